@@ -1,0 +1,272 @@
+"""The lstm-conformance pytest plugin, registered through the ``pytest11`` entry point.
+
+It adds the options of DESIGN.md contract 3, parametrizes ``conformance/test_conformance.py``
+over (implementation, invariant), and writes ``results.json``, ``index.html`` and
+``junit.xml`` at the end of a run that collected conformance tests.
+
+Loading the plugin imports no implementation and does no work: discovery reads entry
+points when conformance tests are collected, once per process. Under pytest-xdist the
+controller picks the run's seed and hands it to the workers; outcomes travel back in
+each report's ``user_properties``, so the controller alone writes the report.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+OPTION_IMPL = "--impl"
+OPTION_PROFILE = "--profile"
+OPTION_REPORT_DIR = "--report-dir"
+OPTION_LIST = "--list-impls"
+OUTCOME_KEY = "lstm_conformance_outcome"
+SEED_KEY = "lstm_conformance_seed"
+PROFILE_NAMES = ("quick", "default", "thorough", "ci")
+_STATE = pytest.StashKey["ConformanceState"]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("lstm-conformance", "LSTM conformance (pytest conformance ...)")
+    group.addoption(OPTION_IMPL, action="append", dest="lstm_impl", metavar="NAME",
+                    help="check only this registered implementation (repeatable; default: all)")
+    group.addoption(OPTION_PROFILE, dest="lstm_profile", default="default",
+                    choices=PROFILE_NAMES,
+                    help="hypothesis effort: quick, default, thorough or ci (derandomized)")
+    group.addoption(OPTION_REPORT_DIR, dest="lstm_report_dir", default=None, metavar="DIR",
+                    help="where results.json, index.html and junit.xml go (default: reports/)")
+    group.addoption(OPTION_LIST, action="store_true", dest="lstm_list",
+                    help="list registered implementations with their capabilities, and exit")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    state = ConformanceState(config)
+    config.stash[_STATE] = state
+    config.pluginmanager.register(state, "lstm-conformance-state")
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(_XdistSeed(state), "lstm-conformance-xdist")
+
+
+def pytest_cmdline_main(config: pytest.Config):
+    if config.getoption("lstm_list"):
+        from conformance.listing import listing
+
+        print(listing())
+        return 0
+    return None
+
+
+def state(config: pytest.Config) -> ConformanceState:
+    return config.stash[_STATE]
+
+
+class _XdistSeed:
+    """Gives every xdist worker the controller's seed, so all draw from one run seed."""
+
+    def __init__(self, state: ConformanceState) -> None:
+        self.state = state
+
+    def pytest_configure_node(self, node) -> None:
+        node.workerinput[SEED_KEY] = self.state.seed
+
+
+class ConformanceState:
+    """Everything one run needs: the selection, loaded implementations, the collector."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.profile = config.getoption("lstm_profile")
+        self.selected = config.getoption("lstm_impl")
+        explicit_dir = config.getoption("lstm_report_dir")
+        self.report_dir = Path(explicit_dir) if explicit_dir else config.rootpath / "reports"
+        worker = getattr(config, "workerinput", None)
+        if worker is not None:
+            self.seed = worker[SEED_KEY]
+        else:
+            self.seed = config.getoption("hypothesis_seed", None)
+            if self.seed is None:
+                self.seed = random.SystemRandom().randrange(2**32)
+        self.is_worker = worker is not None
+        self.subjects: dict = {}
+        self.load_errors: dict[str, str] = {}
+        self.info: dict[str, dict] = {}
+        self._collector = None
+        if explicit_dir and not self.is_worker:
+            _check_writable(self.report_dir)
+
+    # -- collection ---------------------------------------------------------------------
+    def names(self) -> list[str]:
+        from conformance.discovery import registered
+
+        known = registered()
+        if not self.selected:
+            return list(known)
+        unknown = [n for n in self.selected if n not in known]
+        if unknown:
+            listed = ", ".join(known) or "none (is the project installed?)"
+            raise pytest.UsageError(
+                f"unknown implementation {', '.join(map(repr, unknown))} for {OPTION_IMPL}; "
+                f"registered: {listed}. Register one in the 'lstm_conformance.implementations' "
+                "entry-point group (README: Register your implementation).")
+        return list(dict.fromkeys(self.selected))
+
+    def load(self, name: str) -> None:
+        from conformance.discovery import LoadError, load, registered
+
+        entry = registered()[name]
+        info = {"distribution": entry.distribution, "version": entry.version,
+                "target": entry.target, "kind": None, "unsupported": []}
+        try:
+            subject, kind = load(entry)
+        except LoadError as exc:
+            self.load_errors[name] = str(exc)
+        else:
+            self.subjects[name] = subject
+            info.update(kind=kind, unsupported=sorted(subject.unsupported))
+        self.info[name] = info
+
+    def pairs(self) -> list[tuple[str, str]]:
+        from spec.invariants import INVARIANTS
+
+        out = []
+        for name in self.names():
+            if name not in self.info:
+                self.load(name)
+            if name in self.load_errors:
+                out.append((name, "load"))
+            else:
+                out.extend((name, inv.id) for inv in INVARIANTS)
+        return out
+
+    # -- running ------------------------------------------------------------------------
+    def check(self, impl: str, invariant_id: str) -> dict:
+        from conformance.profiles import profile_settings
+        from conformance.runner import Outcome, run_check
+        from spec.invariants import by_id
+
+        if invariant_id == "load":
+            outcome = Outcome("error", message=self.load_errors[impl]).as_dict()
+        else:
+            outcome = run_check(self.subjects[impl], by_id(invariant_id),
+                                profile_settings(self.profile), self.seed).as_dict()
+        outcome["reproduce"] = (self.reproduce(impl, invariant_id)
+                                if outcome["status"] in ("failed", "error") else None)
+        outcome["impl"] = {**self.info[impl], "load_error": self.load_errors.get(impl)}
+        return outcome
+
+    def reproduce(self, impl: str, invariant_id: str) -> str:
+        seed = "" if self.profile == "ci" else f" --hypothesis-seed={self.seed}"
+        return (f"pytest conformance --impl {impl} -k '{impl}:{invariant_id}' "
+                f"--profile {self.profile}{seed}")
+
+    # -- results ------------------------------------------------------------------------
+    @property
+    def collector(self):
+        if self._collector is None:
+            from conformance.results import Collector
+
+            selection = {"impl": self.selected, "keyword": self.config.getoption("keyword") or None}
+            self._collector = Collector(self.profile, self.seed, selection,
+                                        list(self.config.invocation_params.args))
+        return self._collector
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        impl, invariant_id = _pair(report.nodeid)
+        if impl is None:
+            return
+        outcome = dict(report.user_properties).get(OUTCOME_KEY)
+        if outcome is None:
+            if not report.failed:
+                return
+            # No outcome: the test never finished (timed out, or its process crashed).
+            text = str(report.longrepr) if report.longrepr else "no outcome recorded"
+            outcome = {"status": "error", "examples": 0, "not_applicable_examples": 0,
+                       "duration_s": round(report.duration, 4), "counterexample": None,
+                       "message": _short(text), "hypothesis_reproduce": None,
+                       "reproduce": self.reproduce(impl, invariant_id), "impl": {}}
+        outcome = dict(outcome)
+        info = outcome.pop("impl", {})
+        entry = self.collector.implementation(impl, **{k: v for k, v in info.items() if v})
+        entry.setdefault("load_error", None)
+        if invariant_id == "load":
+            entry["load_error"] = outcome["message"]
+        elif invariant_id not in entry["results"] or report.when == "call":
+            self.collector.record(impl, invariant_id, outcome)
+
+
+def _short(text: str, limit: int = 2000) -> str:
+    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+    tail = "\n".join(lines[-12:])
+    return tail[-limit:]
+
+
+def _pair(nodeid: str) -> tuple[str | None, str | None]:
+    if "test_conformance[" not in nodeid:
+        return None, None
+    param = nodeid.rsplit("[", 1)[1].rstrip("]")
+    impl, _, invariant_id = param.rpartition(":")
+    return impl, invariant_id
+
+
+def _check_writable(directory: Path) -> None:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe = directory / ".write-probe"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise pytest.UsageError(
+            f"cannot write the report to {OPTION_REPORT_DIR} {directory}: {exc.strerror or exc}. "
+            "Choose a directory you can write to.") from exc
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if {"impl", "invariant_id"} <= set(metafunc.fixturenames):
+        pairs = state(metafunc.config).pairs()
+        metafunc.parametrize(("impl", "invariant_id"), pairs,
+                             ids=[f"{impl}:{inv}" for impl, inv in pairs])
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_report_header(config: pytest.Config) -> list[str] | None:
+    s = state(config)
+    return [f"lstm-conformance: profile {s.profile}, seed {s.seed}, report dir {s.report_dir}"]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    s = state(session.config)
+    if s.is_worker or s._collector is None:
+        return
+    from conformance.report import ReportError, write_reports
+
+    document = s.collector.document()
+    s.document = document
+    try:
+        write_reports(s.report_dir, document)
+    except ReportError as exc:
+        s.report_error = str(exc)
+        session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    s = state(config)
+    document = getattr(s, "document", None)
+    if document is None:
+        return
+    tr = terminalreporter
+    tr.section("lstm-conformance")
+    for name, entry in document["implementations"].items():
+        counts = {}
+        for result in entry["results"].values():
+            counts[result["status"]] = counts.get(result["status"], 0) + 1
+        detail = ", ".join(f"{n} {status.replace('_', ' ')}" for status, n in sorted(counts.items()))
+        level = f" ({entry['level']})" if entry.get("level") else ""
+        tr.write_line(f"{name}: {entry['verdict']}{level}  [{detail}]")
+        if entry.get("load_error"):
+            tr.write_line(f"    {entry['load_error']}")
+    error = getattr(s, "report_error", None)
+    if error:
+        tr.write_line(f"report NOT written: {error}", red=True)
+    else:
+        tr.write_line(f"report: {s.report_dir / 'index.html'}")

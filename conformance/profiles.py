@@ -1,0 +1,34 @@
+"""The hypothesis settings behind ``--profile``.
+
+Profiles are registered under the ``lstm-conformance-`` prefix and applied only to the
+conformance checks, so a project's own hypothesis settings are untouched.
+"""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, Phase, settings
+
+PROFILES = {
+    # A smoke test: a few examples per invariant.
+    "quick": {"max_examples": 5},
+    # What `tox` runs.
+    "default": {"max_examples": 25},
+    # For releases and for measuring false alarms.
+    "thorough": {"max_examples": 200},
+    # CI: derandomized, so two runs give the same verdicts and counterexamples.
+    "ci": {"max_examples": 25, "derandomize": True},
+}
+
+_COMMON = dict(
+    deadline=None,  # implementations may be slow; hangs are pytest-timeout's job
+    print_blob=True,
+    report_multiple_bugs=False,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
+                           HealthCheck.data_too_large, HealthCheck.differing_executors],
+    phases=tuple(Phase),
+)
+
+
+def profile_settings(name: str) -> settings:
+    """The settings of profile ``name`` (a ``KeyError`` for an unknown one)."""
+    return settings(**_COMMON, **PROFILES[name])

@@ -1,0 +1,111 @@
+"""Checking one invariant on one implementation with hypothesis: ``run_check``.
+
+The outcome is one of the statuses of ``results.json``:
+
+* ``passed``: every drawn example held.
+* ``failed``: a ``Violation``; hypothesis shrank it, and ``counterexample`` describes
+  the minimal case and the worst element.
+* ``error``: the implementation raised or returned junk (``ImplementationError``), or
+  the check itself crashed on what came back.
+* ``not_applicable``: the invariant needs a capability the implementation declares it
+  lacks, or every drawn case was refused with ``NotImplementedError``.
+
+Pure library code over ``spec``: the pytest plugin and the project's tests both use it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+
+from hypothesis import given, reject
+from hypothesis import seed as hypothesis_seed
+from hypothesis import settings as Settings
+from hypothesis.errors import Unsatisfiable
+
+from spec.capabilities import supported
+from spec.errors import ImplementationError, NotApplicable, Violation
+from spec.harness import Subject
+from spec.invariants import Invariant
+
+
+@dataclass
+class Outcome:
+    status: str
+    examples: int = 0
+    not_applicable_examples: int = 0
+    duration_s: float = 0.0
+    counterexample: dict | None = None
+    message: str | None = None
+    hypothesis_reproduce: str | None = None
+    not_applicable_reasons: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _blob(exc: BaseException) -> str | None:
+    for note in getattr(exc, "__notes__", ()):
+        if "@reproduce_failure" in note:
+            return note[note.index("@reproduce_failure"):].strip()
+    return None
+
+
+def run_check(subject: Subject, invariant: Invariant, settings: Settings,
+              seed: int | None = None) -> Outcome:
+    """Check ``invariant`` on ``subject`` under ``settings``; never raises for a verdict."""
+    start = time.perf_counter()
+    caps = supported(subject.unsupported)
+    missing = invariant.missing(caps)
+    if missing:
+        return Outcome("not_applicable", message=(
+            f"needs {', '.join(sorted(missing))}, which {subject.name} declares unsupported"))
+    counts: Counter = Counter()
+    reasons: Counter = Counter()
+    last: dict = {}
+
+    def check(drawn) -> None:
+        case, extra = drawn if isinstance(drawn, tuple) else (drawn, None)
+        last.clear()
+        last["case"] = case
+        try:
+            invariant.check(subject, case, *(() if extra is None else (extra,)))
+        except NotApplicable as exc:
+            counts["not_applicable"] += 1
+            reasons[str(exc)] += 1
+            reject()
+        except (Violation, ImplementationError) as exc:
+            last["error"] = exc
+            raise
+        except Exception as exc:  # the check itself tripped over what came back
+            last["error"] = exc
+            raise ImplementationError(
+                f"checking crashed with {type(exc).__name__}: {exc} (the implementation's "
+                "result may have an unexpected form)") from exc
+        counts["examples"] += 1
+
+    check._hypothesis_internal_add_digest = f"{subject.name}:{invariant.id}".encode()
+    test = given(invariant.strategy(caps))(check)
+    test = settings(test)
+    if seed is not None:
+        test = hypothesis_seed(seed)(test)
+    outcome = Outcome("passed")
+    try:
+        test()
+    except Unsatisfiable:
+        outcome.status = "not_applicable"
+        outcome.message = "every drawn case was refused: " + "; ".join(sorted(reasons))
+    except (Violation, ImplementationError) as exc:
+        failing = last.get("case")
+        detail = exc.detail if isinstance(exc, Violation) else {}
+        outcome.status = "failed" if isinstance(exc, Violation) else "error"
+        outcome.message = str(exc)
+        outcome.counterexample = {"case": failing.describe() if failing else None, **detail}
+        outcome.hypothesis_reproduce = _blob(exc)
+        counts["examples"] += 1
+    outcome.examples = counts["examples"]
+    outcome.not_applicable_examples = counts["not_applicable"]
+    outcome.not_applicable_reasons = dict(reasons)
+    outcome.duration_s = round(time.perf_counter() - start, 4)
+    return outcome

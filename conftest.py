@@ -1,0 +1,12 @@
+"""Root pytest wiring.
+
+The conformance plugin itself arrives through the ``pytest11`` entry point of the
+installed project (``conformance.plugin``); it adds ``--impl``, ``--profile``,
+``--report-dir`` and ``--list-impls``. Here: the hypothesis profile for the project's
+own tests under ``tests/`` (no deadline: the implementations run real LSTMs).
+"""
+
+from hypothesis import settings
+
+settings.register_profile("lstm-conformance-tests", deadline=None, print_blob=True)
+settings.load_profile("lstm-conformance-tests")

@@ -1,0 +1,105 @@
+"""Assert helpers: one message shape everywhere.
+
+A failure names the quantity, what was expected, what came back, and the worst element::
+
+    h_n[1] (top layer, backward) != output[0, :, 4:]: max |diff| 0.31 at batch=2,
+    feature=1: expected 0.12, got 0.43 (tolerance atol=1e-05, rtol=1.3e-06)
+
+Every helper raises ``spec.errors.Violation`` with a JSON-able ``detail`` that the
+report shows as the counterexample's difference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from spec.errors import Violation
+from spec.tolerance import EXACT, Tolerance
+
+
+def _where(index: Sequence[int], dims: Sequence[str] | None) -> str:
+    if dims and len(dims) == len(index):
+        return ", ".join(f"{d}={i}" for d, i in zip(dims, index, strict=True))
+    return str(list(index))
+
+
+def assert_shape(tensor: torch.Tensor, shape: Sequence[int], what: str) -> None:
+    """``tensor.shape == shape``."""
+    __tracebackhide__ = True
+    if tuple(tensor.shape) != tuple(shape):
+        raise Violation(
+            f"{what}: shape {tuple(tensor.shape)}, expected {tuple(shape)}",
+            {"quantity": what, "actual_shape": list(tensor.shape), "expected_shape": list(shape)},
+        )
+
+
+def assert_finite(tensor: torch.Tensor, what: str, dims: Sequence[str] | None = None) -> None:
+    """No NaN or inf in ``tensor``."""
+    __tracebackhide__ = True
+    bad = ~torch.isfinite(tensor)
+    if bad.any():
+        index = [int(i) for i in bad.nonzero()[0]]
+        value = float(tensor[tuple(index)])
+        raise Violation(
+            f"{what}: {int(bad.sum())} non-finite value(s), first {value} at {_where(index, dims)}",
+            {"quantity": what, "index": index, "actual": value},
+        )
+
+
+def assert_close(
+    actual: torch.Tensor,
+    expected: torch.Tensor,
+    what: str,
+    tol: Tolerance,
+    dims: Sequence[str] | None = None,
+) -> None:
+    """``actual == expected`` elementwise, within ``tol`` (``torch.equal`` when exact).
+
+    ``what`` reads as the claim, e.g. ``"h_n[0] (top layer, forward) vs output[-1, :, :4]"``.
+    Both tensors must have the same shape; a NaN or inf in ``actual`` where ``expected``
+    is finite is always a violation.
+    """
+    __tracebackhide__ = True
+    assert_shape(actual, expected.shape, what)
+    if actual.numel() == 0:
+        return
+    a = actual.detach().to(torch.float64)
+    e = expected.detach().to(torch.float64)
+    finite = torch.isfinite(e)
+    if not torch.isfinite(a[finite]).all():
+        assert_finite(torch.where(finite, a, torch.zeros_like(a)), what, dims)
+    diff = (a - e).abs()
+    if tol.exact:
+        bad = a != e
+    else:
+        bad = diff > tol.atol + tol.rtol * e.abs()
+    bad &= ~(torch.isnan(a) & torch.isnan(e))
+    if not bad.any():
+        return
+    masked = torch.where(bad, diff.nan_to_num(nan=float("inf")), torch.zeros_like(diff))
+    flat = int(masked.argmax())
+    index = [int(i) for i in torch.unravel_index(torch.tensor(flat), a.shape)]
+    worst = float(diff.flatten()[flat])
+    exp, got = float(e.flatten()[flat]), float(a.flatten()[flat])
+    raise Violation(
+        f"{what}: max |diff| {worst:.3g} at {_where(index, dims)}: expected {exp:.6g}, "
+        f"got {got:.6g}; {int(bad.sum())} of {bad.numel()} elements differ (tolerance {tol})",
+        {
+            "quantity": what,
+            "index": index,
+            "expected": exp,
+            "actual": got,
+            "max_abs_diff": worst,
+            "elements_differing": int(bad.sum()),
+            "tolerance": tol.as_dict(),
+        },
+    )
+
+
+def assert_equal(actual: torch.Tensor, expected: torch.Tensor, what: str,
+                 dims: Sequence[str] | None = None) -> None:
+    """Bitwise equality: for quantities that are by definition the same numbers."""
+    __tracebackhide__ = True
+    assert_close(actual, expected, what, EXACT, dims)

@@ -1,0 +1,76 @@
+"""``Case``: one drawn example: a configuration, its weights, an input and a state.
+
+Tensors are stored in canonical layout whatever the configuration says: ``x`` is
+seq-first ``(L, N, input_size)``; ``hx`` is ``(h0 (D*nl, N, H_out), c0 (D*nl, N, H))``
+or None. ``spec.harness`` turns them into what the implementation is called with
+(batch-first, unbatched 2-D, or a ``PackedSequence``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import torch
+
+from spec.config import LSTMConfig
+
+FORMS = ("batched", "unbatched", "packed")
+
+
+@dataclass(frozen=True)
+class Case:
+    config: LSTMConfig
+    dtype: torch.dtype
+    weights: dict[str, torch.Tensor] = field(repr=False)
+    x: torch.Tensor = field(repr=False)
+    hx: tuple[torch.Tensor, torch.Tensor] | None = field(default=None, repr=False)
+    form: str = "batched"
+    lengths: tuple[int, ...] | None = None
+    enforce_sorted: bool = False
+    training: bool = False
+    weight_seed: int = 0
+    weight_scale: str = "normal"
+    input_scale: str = "unit"
+
+    @property
+    def seq_len(self) -> int:
+        return self.x.shape[0]
+
+    @property
+    def batch(self) -> int:
+        return self.x.shape[1]
+
+    def replace(self, **changes) -> Case:
+        return replace(self, **changes)
+
+    def features(self) -> frozenset[str]:
+        """The capabilities (``spec.capabilities.FEATURES``) this case exercises."""
+        c = self.config
+        used = {"float32" if self.dtype == torch.float32 else "float64"}
+        used |= {"multi_layer"} if c.num_layers > 1 else set()
+        used |= {"bidirectional"} if c.bidirectional else set()
+        used |= {"proj_size"} if c.proj_size else set()
+        used |= {"no_bias"} if not c.bias else set()
+        used |= {"batch_first"} if c.batch_first and self.form == "batched" else set()
+        used |= {"unbatched"} if self.form == "unbatched" else set()
+        used |= {"packed"} if self.form == "packed" else set()
+        used |= {"initial_state"} if self.hx is not None else set()
+        used |= {"dropout"} if self.training and c.dropout > 0 and c.num_layers > 1 else set()
+        return frozenset(used)
+
+    def describe(self) -> dict:
+        """A JSON-able summary: enough to read the case and to rebuild it from its seed."""
+        return {
+            **self.config.kwargs(),
+            "dtype": str(self.dtype).removeprefix("torch."),
+            "form": self.form,
+            "seq_len": self.seq_len,
+            "batch": self.batch,
+            "lengths": list(self.lengths) if self.lengths is not None else None,
+            "enforce_sorted": self.enforce_sorted if self.form == "packed" else None,
+            "initial_state": self.hx is not None,
+            "training": self.training,
+            "weight_seed": self.weight_seed,
+            "weight_scale": self.weight_scale,
+            "input_scale": self.input_scale,
+        }

@@ -1,0 +1,95 @@
+"""The protocol for implementations that are not torch modules, and its drop-in adapter.
+
+A drop-in implementation is a class that takes ``nn.LSTM``'s constructor keywords and
+behaves like ``nn.LSTM`` (``load_state_dict``, ``train()``/``eval()``, ``module(input,
+hx=None) -> (output, (h_n, c_n))`` for 3-D, 2-D and ``PackedSequence`` input).
+
+An implementation written in numpy, JAX, ONNX Runtime or anything else may instead
+provide a *backend*: any object with one method::
+
+    backend.prepare(config: LSTMConfig, weights: dict[str, np.ndarray],
+                    dtype: np.dtype, training: bool) -> run
+
+    run(x, hx, lengths) -> (output, h_n, c_n)
+        x        np.ndarray (L, N, input_size), seq-first, of ``dtype``
+        hx       None, or (h0 (D*num_layers, N, H_out), c0 (D*num_layers, N, H))
+        lengths  None (every sequence is L long), or an int64 array (N,) of true lengths,
+                 in the caller's batch order, each in 1..L
+        output   (L, N, D*H_out): zero where t >= lengths[b]
+        h_n, c_n (D*num_layers, N, H_out) and (D*num_layers, N, H), taken at each
+                 sequence's true last step (the backward direction's at t = 0)
+
+``weights`` uses ``nn.LSTM``'s state_dict names and shapes. ``prepare`` may raise
+``NotImplementedError`` for a configuration it does not support (those cases are then
+not applicable), and the backend may declare its gaps with
+``lstm_conformance_unsupported`` (see ``spec.capabilities``). Backends get no autograd.
+
+``backend_module(backend)`` turns a backend into a drop-in class. The adapter does the
+layout work (batch_first, unbatched input, PackedSequence) and nn.LSTM's input checks,
+so a backend only ever sees seq-first arrays.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from spec.capabilities import UNSUPPORTED_ATTRIBUTE, declared_unsupported
+from spec.config import LSTMConfig
+from spec.layout import canonical
+
+
+class BackendModule(nn.Module):
+    """A drop-in ``nn.LSTM`` whose forward pass is a protocol backend's ``run``."""
+
+    backend: object = None
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        proj_size: int = 0,
+        device=None,
+        dtype=None,
+    ) -> None:
+        super().__init__()
+        self.config = LSTMConfig(
+            input_size, hidden_size, num_layers, bias, batch_first, dropout,
+            bidirectional, proj_size,
+        )
+        dtype = dtype or torch.get_default_dtype()
+        for name, shape in self.config.param_shapes().items():
+            self.register_parameter(
+                name, nn.Parameter(torch.zeros(shape, dtype=dtype), requires_grad=False)
+            )
+
+    def forward(self, input, hx=None):
+        dtype = next(self.parameters()).dtype
+        x, hx, lengths, restore = canonical(self.config, input, hx, dtype)
+        weights = {k: v.detach().cpu().numpy() for k, v in self.named_parameters()}
+        run = self.backend.prepare(self.config, weights, np.dtype(str(dtype)[6:]), self.training)
+        np_hx = None if hx is None else tuple(s.detach().cpu().numpy() for s in hx)
+        np_lengths = None if lengths is None else np.asarray(lengths, dtype=np.int64)
+        out, h_n, c_n = run(x.detach().cpu().numpy(), np_hx, np_lengths)
+        as_tensor = lambda a: torch.as_tensor(np.asarray(a), dtype=dtype)  # noqa: E731
+        return restore(as_tensor(out), as_tensor(h_n), as_tensor(c_n))
+
+
+def backend_module(backend: object, name: str | None = None) -> type[BackendModule]:
+    """A drop-in class for ``backend``; it inherits the backend's declared gaps, plus autograd."""
+    unsupported = declared_unsupported(backend) | {"autograd"}
+    cls_name = name or f"{type(backend).__name__}Module"
+    return type(
+        cls_name, (BackendModule,), {"backend": backend, UNSUPPORTED_ATTRIBUTE: unsupported}
+    )
+
+
+def is_backend(target: object) -> bool:
+    """True for protocol backends (an object with ``prepare``), False for drop-in classes."""
+    return not isinstance(target, type) and callable(getattr(target, "prepare", None))
