@@ -187,7 +187,8 @@ class ConformanceState:
                        "reproduce": self.reproduce(impl, invariant_id), "impl": {}}
         outcome = dict(outcome)
         info = outcome.pop("impl", {})
-        entry = self.collector.implementation(impl, **{k: v for k, v in info.items() if v})
+        known = {k: v for k, v in info.items() if v is not None}
+        entry = self.collector.implementation(impl, **known)
         entry.setdefault("load_error", None)
         if invariant_id == "load":
             entry["load_error"] = outcome["message"]
@@ -260,7 +261,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         counts = {}
         for result in entry["results"].values():
             counts[result["status"]] = counts.get(result["status"], 0) + 1
-        detail = ", ".join(f"{n} {status.replace('_', ' ')}" for status, n in sorted(counts.items()))
+        detail = ", ".join(f"{n} {status.replace('_', ' ')}"
+                           for status, n in sorted(counts.items()))
         level = f" ({entry['level']})" if entry.get("level") else ""
         tr.write_line(f"{name}: {entry['verdict']}{level}  [{detail}]")
         if entry.get("load_error"):

@@ -32,7 +32,8 @@ class LSTMConfig:
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be greater than zero, got {getattr(self, name)}")
         if self.proj_size < 0:
-            raise ValueError(f"proj_size must be >= 0 (0 disables projection), got {self.proj_size}")
+            raise ValueError(
+                f"proj_size must be >= 0 (0 disables projection), got {self.proj_size}")
         if self.proj_size >= self.hidden_size:
             raise ValueError(
                 f"proj_size must be smaller than hidden_size, got proj_size={self.proj_size} "

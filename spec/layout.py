@@ -9,8 +9,6 @@ what ``nn.LSTM`` would return for that call (batch-first, unbatched 2-D, or a
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 

@@ -96,7 +96,8 @@ def configs(
     proj_size = draw(st.integers(1, hidden - 1)) if use_proj else 0
     with_bias = draw(_pick(bias, [True, False] if "no_bias" in supported else [True]))
     bf = draw(_pick(batch_first, [False, True] if "batch_first" in supported else [False]))
-    use_dropout = draw(_pick(dropout, [False, True])) and num_layers > 1
+    # dropout > 0 with one layer has no effect (nn.LSTM warns); drawn only when asked for.
+    use_dropout = draw(_pick(dropout, [False, True])) and (num_layers > 1 or dropout is True)
     p = draw(st.sampled_from([0.5, 1.0, 0.25])) if use_dropout else 0.0
     return LSTMConfig(
         input_size=draw(st.integers(1, 5)),
