@@ -8,11 +8,27 @@ Loading the plugin imports no implementation and does no work: discovery reads e
 points when conformance tests are collected, once per process. Under pytest-xdist the
 controller picks the run's seed and hands it to the workers; outcomes travel back in
 each report's ``user_properties``, so the controller alone writes the report.
+
+Isolation. Implementations under test are often native code in development: they may
+hang or kill the process. A ``pytest conformance`` command line that does not choose
+for itself therefore gets ``-n 1`` (one pytest-xdist worker, restarted after a crash,
+as often as it takes) and ``--timeout 300 --timeout-method thread`` (pytest-timeout:
+a test still running after 300 s ends its worker, which also stops native code that
+never returns to Python). Each worker notes the test it starts, and ``faulthandler``
+notes a fatal signal, in a crash log; when a worker dies, the controller reads it and
+records an ``error`` for that test: "timed out after N s" or "the process crashed
+(Fatal Python error: Aborted)". After a timeout, the implementation's remaining checks
+are errors at once rather than hanging again. ``-n 0`` turns isolation off: a crash or
+a timeout then ends the whole run.
 """
 
 from __future__ import annotations
 
+import faulthandler
+import json
 import random
+import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -23,6 +39,8 @@ OPTION_REPORT_DIR = "--report-dir"
 OPTION_LIST = "--list-impls"
 OUTCOME_KEY = "lstm_conformance_outcome"
 SEED_KEY = "lstm_conformance_seed"
+CRASH_DIR_KEY = "lstm_conformance_crash_dir"
+DEFAULT_TIMEOUT_S = 300
 PROFILE_NAMES = ("quick", "default", "thorough", "ci")
 _STATE = pytest.StashKey["ConformanceState"]()
 
@@ -38,6 +56,42 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="where results.json, index.html and junit.xml go (default: reports/)")
     group.addoption(OPTION_LIST, action="store_true", dest="lstm_list",
                     help="list registered implementations with their capabilities, and exit")
+
+
+def _runs_conformance(args: list[str]) -> bool:
+    here = Path(__file__).parent.resolve()
+    for arg in args:
+        if arg.startswith("-"):
+            continue
+        path = Path(arg.split("::")[0])
+        try:
+            resolved = path.resolve()
+        except OSError:
+            continue
+        if resolved == here or resolved.parent == here:
+            return True
+    return False
+
+
+def _given(args: list[str], *options: str) -> bool:
+    return any(a == o or a.startswith(o + "=") or (o == "-n" and a.startswith("-n"))
+               for a in args for o in options)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, parser, args: list[str]) -> None:
+    """Isolation by default for conformance runs (see the module docstring)."""
+    if not _runs_conformance(args):
+        return
+    plugins = early_config.pluginmanager
+    if plugins.hasplugin("xdist") and not _given(args, "-n", "--numprocesses", "--dist"):
+        args[:0] = ["-n", "1"]
+    if plugins.hasplugin("xdist") and not _given(args, "--max-worker-restart"):
+        args[:0] = ["--max-worker-restart", "1000"]
+    if plugins.hasplugin("timeout") and not _given(args, "--timeout"):
+        args[:0] = ["--timeout", str(DEFAULT_TIMEOUT_S)]
+    if plugins.hasplugin("timeout") and not _given(args, "--timeout-method", "--timeout_method"):
+        args[:0] = ["--timeout-method", "thread"]
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -69,6 +123,7 @@ class _XdistSeed:
 
     def pytest_configure_node(self, node) -> None:
         node.workerinput[SEED_KEY] = self.state.seed
+        node.workerinput[CRASH_DIR_KEY] = str(self.state.crash_dir)
 
 
 class ConformanceState:
@@ -83,7 +138,12 @@ class ConformanceState:
         worker = getattr(config, "workerinput", None)
         if worker is not None:
             self.seed = worker[SEED_KEY]
+            # A fatal signal in this worker leaves its name and traceback here.
+            self.crash_dir = Path(worker[CRASH_DIR_KEY])
+            self.crash_log = open(  # noqa: SIM115 - must stay open for faulthandler
+                self.crash_dir / f"{worker['workerid']}.log", "w")
         else:
+            self.crash_dir = Path(tempfile.mkdtemp(prefix="lstm-conformance-crash-"))
             self.seed = config.getoption("hypothesis_seed", None)
             if self.seed is None:
                 self.seed = random.SystemRandom().randrange(2**32)
@@ -147,6 +207,8 @@ class ConformanceState:
 
         if invariant_id == "load":
             outcome = Outcome("error", message=self.load_errors[impl]).as_dict()
+        elif self._hung(impl):
+            outcome = Outcome("error", message=f"not run: {self._hung(impl)}").as_dict()
         else:
             outcome = run_check(self.subjects[impl], by_id(invariant_id),
                                 profile_settings(self.profile), self.seed).as_dict()
@@ -180,11 +242,13 @@ class ConformanceState:
             if not report.failed:
                 return
             # No outcome: the test never finished (timed out, or its process crashed).
-            text = str(report.longrepr) if report.longrepr else "no outcome recorded"
+            message = self._unfinished(report, impl, invariant_id)
             outcome = {"status": "error", "examples": 0, "not_applicable_examples": 0,
                        "duration_s": round(report.duration, 4), "counterexample": None,
-                       "message": _short(text), "hypothesis_reproduce": None,
+                       "message": message, "hypothesis_reproduce": None,
                        "reproduce": self.reproduce(impl, invariant_id), "impl": {}}
+        if self.is_worker:
+            return
         outcome = dict(outcome)
         info = outcome.pop("impl", {})
         known = {k: v for k, v in info.items() if v is not None}
@@ -194,6 +258,45 @@ class ConformanceState:
             entry["load_error"] = outcome["message"]
         elif invariant_id not in entry["results"] or report.when == "call":
             self.collector.record(impl, invariant_id, outcome)
+
+
+    # -- isolation ----------------------------------------------------------------------
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        """In a worker: note which test starts, and when, for the controller to read."""
+        if self.is_worker:
+            faulthandler.enable(self.crash_log)  # after pytest's own faulthandler setup
+            note = {"nodeid": item.nodeid, "start": time.time()}
+            self.crash_log.write(f"STARTED {json.dumps(note)}\n")
+            self.crash_log.flush()
+
+    def _hung(self, impl: str) -> str | None:
+        marker = self.crash_dir / f"hung-{impl}"
+        return marker.read_text() if marker.exists() else None
+
+    def _unfinished(self, report: pytest.TestReport, impl: str, invariant_id: str) -> str:
+        """Why a test ended without an outcome: a timeout, a crash, or something else."""
+        timeout = self.config.getoption("timeout", None)
+        text = str(report.longrepr) if report.longrepr else ""
+        timed_out = "Timeout" in text and "pytest-timeout" in text  # the signal method
+        fatal = ""
+        worker = getattr(getattr(report, "node", None), "gateway", None)
+        if report.when == "???" and worker is not None:  # xdist: the worker died
+            log = self.crash_dir / f"{worker.id}.log"
+            lines = log.read_text(errors="replace").splitlines() if log.exists() else []
+            fatal = next((ln for ln in lines if ln.startswith("Fatal Python error")), "")
+            started = [json.loads(ln.split(" ", 1)[1]) for ln in lines
+                       if ln.startswith("STARTED ")]
+            ran = time.time() - started[-1]["start"] if started else 0.0
+            timed_out = not fatal and bool(timeout) and ran >= float(timeout)
+        if timed_out:
+            marker = self.crash_dir / f"hung-{impl}"
+            marker.write_text(f"{impl} timed out in {invariant_id} earlier in this run")
+            return f"timed out after {timeout} s (pytest-timeout; raise the limit with --timeout)"
+        if worker is not None and report.when == "???":
+            return (f"the process crashed while running this check "
+                    f"({fatal or 'it exited without a fatal signal'}); "
+                    "the run went on in a new worker")
+        return _short(text) or "ended without an outcome"
 
 
 def _short(text: str, limit: int = 2000) -> str:
