@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from hypothesis import given, reject
 from hypothesis import seed as hypothesis_seed
 from hypothesis import settings as Settings
-from hypothesis.errors import Unsatisfiable
+from hypothesis.errors import Flaky, Unsatisfiable
 
 from spec.capabilities import supported
 from spec.errors import ImplementationError, NotApplicable, Violation
@@ -96,14 +96,25 @@ def run_check(subject: Subject, invariant: Invariant, settings: Settings,
     except Unsatisfiable:
         outcome.status = "not_applicable"
         outcome.message = "every drawn case was refused: " + "; ".join(sorted(reasons))
-    except (Violation, ImplementationError) as exc:
+    except (Violation, ImplementationError, Flaky) as exc:
         failing = last.get("case")
-        detail = exc.detail if isinstance(exc, Violation) else {}
-        outcome.status = "failed" if isinstance(exc, Violation) else "error"
-        outcome.message = str(exc)
+        first = exc
+        if isinstance(exc, Flaky):  # it failed, then passed on the same input
+            inner = [e for e in getattr(exc, "exceptions", ())
+                     if isinstance(e, (Violation, ImplementationError))]
+            first = inner[0] if inner else exc
+        detail = first.detail if isinstance(first, Violation) else {}
+        outcome.status = "error" if isinstance(first, ImplementationError) else "failed"
+        outcome.message = str(first)
+        if isinstance(exc, Flaky):
+            outcome.message = ("not reproducible: the same input gave a different result when "
+                               f"hypothesis replayed it (non-deterministic?); first: {first}")
         outcome.counterexample = {"case": failing.describe() if failing else None, **detail}
         outcome.hypothesis_reproduce = _blob(exc)
         counts["examples"] += 1
+    except Exception as exc:  # hypothesis refused to run the check; keep the run going
+        outcome.status = "error"
+        outcome.message = f"the check could not run: {type(exc).__name__}: {exc}"
     outcome.examples = counts["examples"]
     outcome.not_applicable_examples = counts["not_applicable"]
     outcome.not_applicable_reasons = dict(reasons)

@@ -71,15 +71,37 @@ class Invariant:
 INVARIANTS: list[Invariant] = []
 
 
+def implied_requirements(case_kw: dict) -> frozenset[str]:
+    """The capabilities that cases drawn with ``case_kw`` cannot do without."""
+    forms = set(case_kw.get("forms", ("batched",)))
+    implied = {
+        "multi_layer": case_kw.get("min_layers", 1) >= 2,
+        "bidirectional": case_kw.get("bidirectional") is True,
+        "proj_size": case_kw.get("proj") is True,
+        "no_bias": case_kw.get("bias") is False,
+        "batch_first": case_kw.get("batch_first") is True and forms == {"batched"},
+        "packed": forms == {"packed"},
+        "unbatched": forms == {"unbatched"},
+        "initial_state": case_kw.get("initial_state") is True,
+        "dropout": bool(case_kw.get("training")) and case_kw.get("dropout") is True,
+    }
+    return frozenset(name for name, needed in implied.items() if needed)
+
+
 def invariant(id: str, title: str, statement: str, expression: str, *,
               requires: tuple[str, ...] = (), draws: Callable | None = None,
               catches: tuple[str, ...] = (), **case_kw):
-    """Register the decorated check as an invariant (in definition order)."""
+    """Register the decorated check as an invariant (in definition order).
+
+    ``requires`` names capabilities the check needs beyond those its cases imply
+    (``implied_requirements``); ``case_kw`` goes to ``spec.strategies.cases``.
+    """
 
     def register(check):
         INVARIANTS.append(Invariant(
             id=id, title=title, statement=statement, expression=expression, check=check,
-            requires=frozenset(requires), case_kw=case_kw, draws=draws, catches=catches,
+            requires=frozenset(requires) | implied_requirements(case_kw), case_kw=case_kw,
+            draws=draws, catches=catches,
         ))
         return check
 
@@ -176,7 +198,7 @@ def output_shapes(subject: Subject, case: Case) -> None:
     "The top layer's forward h_n is the output at each sequence's last time step.",
     "h_n[top, b] == o[len_b - 1, b, :H_o]  (len_b = T for dense input)",
     catches=("h_n direction-major", "cat(bwd, fwd) (pytorch#11368)",
-             "dropout after the last layer"),
+             "packed: h_n taken at the padded end (microsoft/onnxruntime#1400)"),
 )
 def last_step_forward(subject: Subject, case: Case) -> None:
     r = subject.run(case)
@@ -193,8 +215,7 @@ def last_step_forward(subject: Subject, case: Case) -> None:
     "output at time step 0, where the backward direction ends.",
     "h_n[top + 1] == o[0, :, H_o:]",
     requires=("bidirectional",), bidirectional=True,
-    catches=("backward input not reversed (apache/tvm#15176)",
-             "backward output not re-flipped (onnx/onnx#2881)",
+    catches=("backward output not re-flipped (onnx/onnx#2881)",
              "h_n from o[T-1] for both directions", "cat(bwd, fwd) (pytorch#11368)"),
 )
 def first_step_backward(subject: Subject, case: Case) -> None:
@@ -528,7 +549,7 @@ def dropout_eval(subject: Subject, case: Case) -> None:
     "train: h_n[top] == o[T-1, :, :H_o]; h_n[top+1] == o[0, :, H_o:]; h_n[:D], c_n[:D] == "
     "eval's; num_layers = 1: train == eval; p = 1: o == top layer alone on zeros",
     requires=("dropout",), training=True, dropout=True, forms=("batched",),
-    catches=("dropout after the last layer", "dropout on h_n / c_n"),
+    catches=("dropout after the last layer (or with one layer)", "dropout on h_n / c_n"),
 )
 def dropout_train_structure(subject: Subject, case: Case) -> None:
     c = case.config
@@ -680,7 +701,7 @@ def bounds(subject: Subject, case: Case) -> None:
         over = t.detach().double().abs() - bound
         if (over > 0).any():
             index = [int(i) for i in (over == over.max()).nonzero()[0]]
-            value = float(t[tuple(index)])
+            value = float(t.detach()[tuple(index)])
             raise Violation(
                 f"|{what}| exceeds its bound: {value:.6g} at "
                 f"{', '.join(f'{n}={i}' for n, i in zip(dims, index, strict=True))}, bound "

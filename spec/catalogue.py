@@ -1,0 +1,43 @@
+"""The invariant catalogue as Markdown: ``python -m spec.catalogue > docs/INVARIANTS.md``.
+
+``docs/INVARIANTS.md`` is this module's output, committed; a test in ``tests/`` fails
+when the two differ, so the documentation cannot drift from ``spec.invariants``.
+"""
+
+from __future__ import annotations
+
+from spec.capabilities import FEATURES
+from spec.invariants import INVARIANTS
+
+
+def markdown() -> str:
+    lines = [
+        "# Invariants",
+        "",
+        "Generated from `spec/invariants.py` by `python -m spec.catalogue > "
+        "docs/INVARIANTS.md`; do not edit by hand (`tests/test_catalogue.py` checks it).",
+        "",
+        "Notation: `o` is the output read seq-first (`o[t, n, :]`), padded with zeros for "
+        "packed input; `D` = 2 if bidirectional else 1; `H_o` = proj_size or hidden_size; "
+        "`top = (num_layers-1)*D`; rows of h_n / c_n are `layer*D + direction`; `T` is the "
+        "sequence length. Tolerances: [TOLERANCES.md](TOLERANCES.md).",
+        "",
+        "| # | id | invariant | needs |",
+        "|---|---|---|---|",
+    ]
+    for n, inv in enumerate(INVARIANTS, 1):
+        needs = ", ".join(f"`{r}`" for r in sorted(inv.requires)) or "-"
+        lines.append(f"| {n} | [`{inv.id}`](#{inv.id}) | {inv.title} | {needs} |")
+    for inv in INVARIANTS:
+        lines += ["", f"## {inv.id}", "", f"**{inv.title}.** {inv.statement}", "",
+                  f"Checks: `{inv.expression}`", ""]
+        if inv.requires:
+            needs = "; ".join(f"`{r}` ({FEATURES[r]})" for r in sorted(inv.requires))
+            lines += [f"Needs: {needs}. Not applicable to an implementation that lacks it.", ""]
+        if inv.catches:
+            lines += ["Catches: " + "; ".join(inv.catches) + ".", ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+if __name__ == "__main__":
+    print(markdown(), end="")

@@ -1,0 +1,71 @@
+"""Seeded defects: drop-in LSTMs with one realistic bug each, to prove the invariants bite.
+
+``base.ReferenceLSTM`` is a correct pure-torch ``nn.LSTM`` made of small hooks; every
+defect is a subclass that overrides one hook (its docstring says the bug, its real-world
+analogue and which invariants should catch it). ``tests/test_seeded_defects.py`` runs
+each defect against the invariants expected to catch it.
+"""
+
+from .base import ReferenceLSTM
+from .directions import (
+    BackwardFirstConcat,
+    BackwardInputNotReversed,
+    BackwardOutputNotFlipped,
+    HnFromLastStepBothDirections,
+    ReverseUsesForwardProjection,
+    ReverseUsesForwardWeights,
+    UpperLayersIgnoreBackwardHalf,
+)
+from .dropout import DropoutAfterLastLayer, DropoutInEval
+from .forms import (
+    BatchFirstIgnored,
+    FlattensExtraDims,
+    HxReadBatchFirst,
+    SingleStepSqueeze,
+    StatesBatchFirst,
+    UnbatchedAsBatch,
+    WritesBackState,
+)
+from .gates import (
+    ForgetBiasPlusOne,
+    NoTanhOnCell,
+    OnnxGateOrder,
+    ProjectionRecurrenceSlice,
+    SingleBias,
+    SwappedForgetCandidate,
+    TanhOutputGate,
+)
+from .numerics import OverflowingTanh, ReducedPrecision, TruncatedBackprop
+from .packed import (
+    PackedBackwardStartsInPadding,
+    PackedEqualLengthsBatchMajor,
+    PackedHxInSortedOrder,
+    PackedStatesAtPaddedEnd,
+)
+from .states import (
+    BatchMeanForgetGate,
+    CellStateIsHidden,
+    DirectionMajorStates,
+    HxNoneIsPointOne,
+    InitialStateReshape,
+    LayersShareInitialState,
+    StaleCellState,
+    StateLeaksBetweenCalls,
+)
+
+#: Every seeded defect: those of LSTM-SEMANTICS.md section 4 in its order, then the rest.
+DEFECTS = (
+    SwappedForgetCandidate, OnnxGateOrder, TanhOutputGate, NoTanhOnCell, SingleBias,
+    ForgetBiasPlusOne, BackwardInputNotReversed, BackwardOutputNotFlipped,
+    ReverseUsesForwardWeights, BackwardFirstConcat, HnFromLastStepBothDirections,
+    DirectionMajorStates, LayersShareInitialState, InitialStateReshape, StaleCellState,
+    CellStateIsHidden, HxNoneIsPointOne, StatesBatchFirst, UnbatchedAsBatch,
+    PackedStatesAtPaddedEnd, PackedBackwardStartsInPadding, PackedHxInSortedOrder,
+    DropoutAfterLastLayer, DropoutInEval, ProjectionRecurrenceSlice,
+    ReverseUsesForwardProjection, ReducedPrecision, OverflowingTanh, TruncatedBackprop,
+    WritesBackState, BatchMeanForgetGate, SingleStepSqueeze, StateLeaksBetweenCalls,
+    FlattensExtraDims, BatchFirstIgnored, HxReadBatchFirst, UpperLayersIgnoreBackwardHalf,
+    PackedEqualLengthsBatchMajor,
+)
+
+__all__ = ["DEFECTS", "ReferenceLSTM", *(d.__name__ for d in DEFECTS)]

@@ -1,0 +1,76 @@
+"""The strategies reach the corners they claim, and respect declared gaps."""
+
+import pytest
+import torch
+from hypothesis import find, given, settings
+from hypothesis.errors import NoSuchExample
+
+from spec.capabilities import FEATURES
+from spec.strategies import cases
+
+CORNERS = {
+    "seq_len 1": lambda c: c.seq_len == 1,
+    "batch 1": lambda c: c.batch == 1,
+    "batch outside {D*num_layers, seq_len}": lambda c: c.form == "batched"
+    and c.batch not in (c.config.state_rows, c.seq_len) and c.batch > 1,
+    "bidirectional with 3 layers": lambda c: c.config.bidirectional and c.config.num_layers == 3,
+    "projection": lambda c: c.config.proj_size > 0,
+    "no bias": lambda c: not c.config.bias,
+    "batch_first": lambda c: c.config.batch_first,
+    "float32": lambda c: c.dtype == torch.float32,
+    "float64": lambda c: c.dtype == torch.float64,
+    "unbatched": lambda c: c.form == "unbatched",
+    "packed, unsorted, with a length-1 sequence": lambda c: c.form == "packed"
+    and 1 in c.lengths and list(c.lengths) != sorted(c.lengths, reverse=True),
+    "packed, enforce_sorted": lambda c: c.form == "packed" and c.enforce_sorted and c.batch > 1,
+    "explicit (h0, c0)": lambda c: c.hx is not None,
+    "no hx": lambda c: c.hx is None,
+    "tiny weights": lambda c: c.weight_scale == "tiny",
+    "large weights": lambda c: c.weight_scale == "large",
+    "saturating input (|x| > 100)": lambda c: float(c.x.abs().max()) > 100,
+}
+
+
+@pytest.mark.parametrize("corner", sorted(CORNERS))
+def test_corner_is_reached(corner):
+    found = find(cases(), CORNERS[corner], settings=settings(max_examples=2000, database=None))
+    assert CORNERS[corner](found)
+
+
+def test_training_cases_with_dropout_are_drawn_on_request():
+    found = find(cases(training=True, dropout=True, min_layers=2),
+                 lambda c: c.training and c.config.dropout > 0, settings=settings(database=None))
+    assert found.config.num_layers >= 2
+
+
+def test_saturating_inputs_push_pre_activations_past_50():
+    def pre_activation(case):
+        w = case.weights["weight_ih_l0"].double()
+        return float((case.x.double() @ w.T).abs().max())
+
+    found = find(cases(), lambda c: pre_activation(c) > 50,
+                 settings=settings(max_examples=2000, database=None))
+    assert pre_activation(found) > 50
+
+
+@pytest.mark.parametrize("gap", ["bidirectional", "packed", "proj_size", "multi_layer",
+                                 "unbatched", "initial_state", "no_bias", "float64"])
+def test_a_declared_gap_is_never_drawn(gap):
+    supported = frozenset(FEATURES) - {gap}
+
+    @settings(max_examples=200, database=None)
+    @given(cases(supported=supported))
+    def never(case):
+        assert gap not in case.features()
+
+    never()
+    # ... and the same strategy without the gap does reach it:
+    with_gap = find(cases(), lambda c: gap in c.features(),
+                    settings=settings(max_examples=2000, database=None))
+    assert gap in with_gap.features()
+
+
+def test_no_case_outside_what_nn_lstm_accepts():
+    with pytest.raises(NoSuchExample):
+        find(cases(), lambda c: c.config.proj_size >= c.config.hidden_size,
+             settings=settings(max_examples=300, database=None))
