@@ -42,9 +42,14 @@ def verdict(entry: dict) -> str:
 
 def level(entry: dict) -> str | None:
     """``full``: conformant with nothing missing or not applicable; ``partial``: conformant
-    within the capabilities it declares; None when not conformant."""
-    if entry["verdict"] != "conformant":
+    within the capabilities it declares; ``core``: not conformant, but every check that
+    failed passes on core cases (one unidirectional layer, dense input); else None."""
+    if entry["verdict"] == "broken":
         return None
+    if entry["verdict"] == "non-conformant":
+        bad = [r for r in entry["results"].values() if r["status"] in ("failed", "error")]
+        core_ok = all(r.get("core_status") in ("passed", "not_applicable") for r in bad)
+        return "core" if core_ok else None
     gaps = entry.get("unsupported") or any(
         r["status"] == "not_applicable" or r.get("not_applicable_examples")
         for r in entry["results"].values())

@@ -24,7 +24,7 @@ from hypothesis import seed as hypothesis_seed
 from hypothesis import settings as Settings
 from hypothesis.errors import Flaky, Unsatisfiable
 
-from spec.capabilities import supported
+from spec.capabilities import BEYOND_CORE, supported
 from spec.errors import ImplementationError, NotApplicable, Violation
 from spec.harness import Subject
 from spec.invariants import Invariant
@@ -40,6 +40,9 @@ class Outcome:
     message: str | None = None
     hypothesis_reproduce: str | None = None
     not_applicable_reasons: dict[str, int] = field(default_factory=dict)
+    #: For a failure or error: the status of the same check on core cases only (one
+    #: unidirectional layer, dense input), which decides the "core" conformance level.
+    core_status: str | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -53,8 +56,12 @@ def _blob(exc: BaseException) -> str | None:
 
 
 def run_check(subject: Subject, invariant: Invariant, settings: Settings,
-              seed: int | None = None) -> Outcome:
-    """Check ``invariant`` on ``subject`` under ``settings``; never raises for a verdict."""
+              seed: int | None = None, *, core_only: bool = False) -> Outcome:
+    """Check ``invariant`` on ``subject`` under ``settings``; never raises for a verdict.
+
+    A failure or error is checked again on core cases only (``core_status``), unless
+    this is that second check (``core_only``).
+    """
     start = time.perf_counter()
     caps = supported(subject.unsupported)
     missing = invariant.missing(caps)
@@ -115,6 +122,9 @@ def run_check(subject: Subject, invariant: Invariant, settings: Settings,
     except Exception as exc:  # hypothesis refused to run the check; keep the run going
         outcome.status = "error"
         outcome.message = f"the check could not run: {type(exc).__name__}: {exc}"
+    if outcome.status in ("failed", "error") and not core_only:
+        core = Subject(subject.name, subject.factory, subject.unsupported | BEYOND_CORE)
+        outcome.core_status = run_check(core, invariant, settings, seed, core_only=True).status
     outcome.examples = counts["examples"]
     outcome.not_applicable_examples = counts["not_applicable"]
     outcome.not_applicable_reasons = dict(reasons)

@@ -31,6 +31,10 @@ FEATURES: dict[str, str] = {
     "input_validation": "raising nn.LSTM's exception types for malformed input",
 }
 
+#: What "core" conformance leaves out: core is one unidirectional layer on dense input.
+BEYOND_CORE = frozenset({"multi_layer", "bidirectional", "proj_size", "unbatched", "packed",
+                         "dropout"})
+
 #: The attribute an implementation sets to declare what it does not support.
 UNSUPPORTED_ATTRIBUTE = "lstm_conformance_unsupported"
 

@@ -28,15 +28,16 @@ def _torch_run(case):
 def test_oracle_equals_nn_lstm_in_float64(case):
     for name, got, want in zip(("output", "h_n", "c_n"), oracle(case), _torch_run(case),
                                strict=True):
-        diff = float((got - want).abs().max())
+        diff = float((got.detach() - want.detach()).abs().max())
         assert diff <= 1e-12, f"{name}: oracle differs from nn.LSTM by {diff:.3g}"
 
 
 def test_oracle_matches_a_hand_computed_step():
     """One step, one unit, with numbers worked out by hand from the docstring equations."""
+    import numpy as np
+
     from spec.config import LSTMConfig
     from spec.oracle import lstm_forward, sigmoid
-    import numpy as np
 
     config = LSTMConfig(1, 1)
     w = {"weight_ih_l0": np.array([[0.5], [-0.5], [1.0], [2.0]]),

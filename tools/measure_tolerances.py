@@ -55,7 +55,7 @@ def main() -> None:
 
     measure()
     print(f"{args.examples} drawn cases, seed {args.seed}, torch {torch.__version__}")
-    print("| implementation | dtype | inputs | outputs compared | max abs diff | max diff / allowed |")
+    print("| implementation | dtype | inputs | cases | max abs diff | max diff / allowed |")
     print("|---|---|---|---|---|---|")
     for (name, dtype, scale), (diff, ratio, n) in sorted(worst.items()):
         print(f"| {name} | {dtype} | {scale} | {n} | {diff:.2e} | {ratio:.3f} |")
