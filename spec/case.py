@@ -58,6 +58,10 @@ class Case:
         used |= {"dropout"} if self.training and c.dropout > 0 and c.num_layers > 1 else set()
         return frozenset(used)
 
+    def _repr_pretty_(self, printer, cycle) -> None:
+        """How hypothesis prints a falsifying case: its description, not its tensors."""
+        printer.text(f"Case({', '.join(f'{k}={v!r}' for k, v in self.describe().items())})")
+
     def describe(self) -> dict:
         """A JSON-able summary: enough to read the case and to rebuild it from its seed."""
         return {
