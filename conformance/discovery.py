@@ -66,8 +66,8 @@ def load(entry: Registered) -> tuple[Subject, str]:
         factory = target
     else:
         raise LoadError(
-            f"{where} names a {type(target).__name__}, which is neither a drop-in class "
-            "(nn.LSTM's constructor) nor a backend object with prepare(); see README "
+            f"{where} names an object of type {type(target).__name__}, which is neither a "
+            "drop-in class (nn.LSTM's constructor) nor a backend object with prepare(); see README "
             "'Register your implementation'."
         )
     try:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import faulthandler
 import json
 import random
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -144,16 +145,24 @@ class ConformanceState:
                 self.crash_dir / f"{worker['workerid']}.log", "w")
         else:
             self.crash_dir = Path(tempfile.mkdtemp(prefix="lstm-conformance-crash-"))
-            self.seed = config.getoption("hypothesis_seed", None)
-            if self.seed is None:
-                self.seed = random.SystemRandom().randrange(2**32)
+            self.seed = _run_seed(self.profile, config.getoption("hypothesis_seed", None))
         self.is_worker = worker is not None
         self.subjects: dict = {}
         self.load_errors: dict[str, str] = {}
         self.info: dict[str, dict] = {}
         self._collector = None
-        if explicit_dir and not self.is_worker:
-            _check_writable(self.report_dir)
+        self.active = not self.is_worker and _runs_conformance(config.args)
+        if self.active:
+            # Before collection, in the process that writes the report: a bad selection is
+            # a usage error, and a plugin that cannot be loaded is recorded as broken here,
+            # so that no -k expression can hide it.
+            if explicit_dir:
+                _check_writable(self.report_dir)
+            for name in self.names():
+                self.load(name)
+                if name in self.load_errors:
+                    self.collector.implementation(name, load_error=self.load_errors[name],
+                                                  **self.info[name])
 
     # -- collection ---------------------------------------------------------------------
     def names(self) -> list[str]:
@@ -187,15 +196,14 @@ class ConformanceState:
         self.info[name] = info
 
     def pairs(self) -> list[tuple[str, str]]:
+        """(implementation, invariant) for every loadable selected implementation."""
         from spec.invariants import INVARIANTS
 
         out = []
         for name in self.names():
             if name not in self.info:
                 self.load(name)
-            if name in self.load_errors:
-                out.append((name, "load"))
-            else:
+            if name not in self.load_errors:
                 out.extend((name, inv.id) for inv in INVARIANTS)
         return out
 
@@ -205,20 +213,18 @@ class ConformanceState:
         from conformance.runner import Outcome, run_check
         from spec.invariants import by_id
 
-        if invariant_id == "load":
-            outcome = Outcome("error", message=self.load_errors[impl]).as_dict()
-        elif self._hung(impl):
+        if self._hung(impl):
             outcome = Outcome("error", message=f"not run: {self._hung(impl)}").as_dict()
         else:
             outcome = run_check(self.subjects[impl], by_id(invariant_id),
                                 profile_settings(self.profile), self.seed).as_dict()
         outcome["reproduce"] = (self.reproduce(impl, invariant_id)
                                 if outcome["status"] in ("failed", "error") else None)
-        outcome["impl"] = {**self.info[impl], "load_error": self.load_errors.get(impl)}
+        outcome["impl"] = self.info[impl]
         return outcome
 
     def reproduce(self, impl: str, invariant_id: str) -> str:
-        seed = "" if self.profile == "ci" else f" --hypothesis-seed={self.seed}"
+        seed = "" if self.seed is None else f" --hypothesis-seed={self.seed}"
         return (f"pytest conformance --impl {impl} -k '{impl}:{invariant_id}' "
                 f"--profile {self.profile}{seed}")
 
@@ -252,11 +258,9 @@ class ConformanceState:
         outcome = dict(outcome)
         info = outcome.pop("impl", {})
         known = {k: v for k, v in info.items() if v is not None}
-        entry = self.collector.implementation(impl, **known)
-        entry.setdefault("load_error", None)
-        if invariant_id == "load":
-            entry["load_error"] = outcome["message"]
-        elif invariant_id not in entry["results"] or report.when == "call":
+        self.collector.implementation(impl, **known)
+        if invariant_id not in self.collector.implementations[impl]["results"] \
+                or report.when == "call":
             self.collector.record(impl, invariant_id, outcome)
 
 
@@ -299,10 +303,26 @@ class ConformanceState:
         return _short(text) or "ended without an outcome"
 
 
+def _run_seed(profile: str, given) -> int | None:
+    """The run's seed: --hypothesis-seed if given (as an int when it is one), none for the
+    derandomized ci profile, else a fresh random one that the report prints."""
+    if given is not None:
+        return int(given) if str(given).isdigit() else given
+    if profile == "ci":
+        return None
+    return random.SystemRandom().randrange(2**32)
+
+
 def _short(text: str, limit: int = 2000) -> str:
     lines = [ln for ln in text.strip().splitlines() if ln.strip()]
     tail = "\n".join(lines[-12:])
     return tail[-limit:]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    s = config.stash.get(_STATE, None)
+    if s is not None and not s.is_worker:
+        shutil.rmtree(s.crash_dir, ignore_errors=True)
 
 
 def _pair(nodeid: str) -> tuple[str | None, str | None]:
@@ -344,6 +364,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     from conformance.report import ReportError, write_reports
 
+    if s.load_errors and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a broken plugin is not conformant
     document = s.collector.document()
     s.document = document
     try:

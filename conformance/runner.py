@@ -67,7 +67,8 @@ def run_check(subject: Subject, invariant: Invariant, settings: Settings,
     missing = invariant.missing(caps)
     if missing:
         return Outcome("not_applicable", message=(
-            f"needs {', '.join(sorted(missing))}, which {subject.name} declares unsupported"))
+            f"needs {', '.join(sorted(missing))}, which {subject.name} does not support "
+            "(declared unsupported, or a backend, which has no autograd)"))
     counts: Counter = Counter()
     reasons: Counter = Counter()
     last: dict = {}
@@ -92,11 +93,12 @@ def run_check(subject: Subject, invariant: Invariant, settings: Settings,
                 "result may have an unexpected form)") from exc
         counts["examples"] += 1
 
-    check._hypothesis_internal_add_digest = f"{subject.name}:{invariant.id}".encode()
+    key = f"{subject.name}:{invariant.id}{':core' if core_only else ''}"
+    check._hypothesis_internal_add_digest = key.encode()  # its own example-database entry
     test = given(invariant.strategy(caps))(check)
-    test = settings(test)
     if seed is not None:
         test = hypothesis_seed(seed)(test)
+    test = settings(test)  # after seed(), which would otherwise turn the database off
     outcome = Outcome("passed")
     try:
         test()

@@ -140,7 +140,10 @@ def cases(
     dtype_name = draw(st.sampled_from([d for d in dtypes if d in supported]))
     dtype = DTYPES[dtype_name]
     seq_len = draw(st.integers(min_seq_len, max_seq_len))
-    batch = 1 if form == "unbatched" else draw(st.integers(1, max_batch))
+    # Always drawn, so that every form uses the same choices and shrinking can move
+    # between forms; unbatched input is a batch of one.
+    batch = draw(st.integers(1, max_batch))
+    batch = 1 if form == "unbatched" else batch
     has_state = draw(_pick(initial_state, [False, True] if "initial_state" in supported
                            else [False]))
     seed = draw(st.integers(0, 2**16))
