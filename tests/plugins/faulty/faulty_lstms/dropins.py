@@ -1,0 +1,80 @@
+"""Drop-in classes (``nn.LSTM`` subclasses) with one fault each."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import PackedSequence
+
+
+class RaisesInForward(nn.LSTM):
+    def forward(self, input, hx=None):
+        raise RuntimeError("faulty-raise: the fused kernel exploded")
+
+
+class HangsInForward(nn.LSTM):
+    def forward(self, input, hx=None):
+        time.sleep(3600)
+
+
+class AbortsInForward(nn.LSTM):
+    def forward(self, input, hx=None):
+        os.abort()
+
+
+class ReturnsNaN(nn.LSTM):
+    """Right structure and shapes, NaN everywhere."""
+
+    def forward(self, input, hx=None):
+        output, (h_n, c_n) = super().forward(input, hx)
+        nan = float("nan")
+        if isinstance(output, PackedSequence):
+            output = output._replace(data=torch.full_like(output.data, nan))
+        else:
+            output = torch.full_like(output, nan)
+        return output, (torch.full_like(h_n, nan), torch.full_like(c_n, nan))
+
+
+class ReturnsList(nn.LSTM):
+    """Returns [output, h_n, c_n] instead of (output, (h_n, c_n))."""
+
+    def forward(self, input, hx=None):
+        output, (h_n, c_n) = super().forward(input, hx)
+        return [output, h_n, c_n]
+
+
+class FailsToConstruct(nn.LSTM):
+    def __init__(self, *args, **kwargs):
+        raise TypeError("cannot build FailsToConstruct: its native extension is missing")
+
+
+#: An entry point may name anything; this one names an int.
+NOT_AN_LSTM = 42
+
+
+class WrongForSomeShapes(nn.LSTM):
+    """c_n off by 1e-3 whenever hidden_size >= 3. With ``FAULTY_NARROW_SHAPE="H,I,T"`` in
+    the environment, only for exactly hidden_size H, input_size I and T time steps: a bug
+    that random cases rarely hit, so finding it again takes a replayed counterexample."""
+
+    def forward(self, input, hx=None):
+        output, (h_n, c_n) = super().forward(input, hx)
+        if isinstance(input, PackedSequence):
+            steps = len(input.batch_sizes)
+        else:
+            steps = input.shape[1] if input.dim() == 3 and self.batch_first else input.shape[0]
+        shape = os.environ.get("FAULTY_NARROW_SHAPE")
+        if shape:
+            wrong = (self.hidden_size, self.input_size, steps) == tuple(map(int, shape.split(",")))
+        else:
+            wrong = self.hidden_size >= 3
+        return output, (h_n, c_n + 1e-3 if wrong else c_n)
+
+
+class DeclaresGaps(nn.LSTM):
+    """Correct (it is nn.LSTM), but declares two capabilities unsupported."""
+
+    lstm_conformance_unsupported = frozenset({"packed", "proj_size"})
