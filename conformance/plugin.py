@@ -366,7 +366,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
     if s.load_errors and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a broken plugin is not conformant
+    from conformance.benchmarks import rows_for
+
     document = s.collector.document()
+    benchmarks = rows_for(s.report_dir)
+    if benchmarks is not None:
+        document["benchmarks"] = benchmarks
     s.document = document
     try:
         write_reports(s.report_dir, document)

@@ -1,0 +1,1 @@
+"""Speed benchmarks (``tox -e bench``) and ``summary.summarize`` for the report."""
