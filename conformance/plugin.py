@@ -263,7 +263,6 @@ class ConformanceState:
                 or report.when == "call":
             self.collector.record(impl, invariant_id, outcome)
 
-
     # -- isolation ----------------------------------------------------------------------
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         """In a worker: note which test starts, and when, for the controller to read."""
@@ -352,10 +351,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                              ids=[f"{impl}:{inv}" for impl, inv in pairs])
 
 
-@pytest.hookimpl(tryfirst=True)
 def pytest_report_header(config: pytest.Config) -> list[str] | None:
     s = state(config)
-    return [f"lstm-conformance: profile {s.profile}, seed {s.seed}, report dir {s.report_dir}"]
+    if not s.active:
+        return None
+    seed = "derandomized" if s.seed is None else f"seed {s.seed}"
+    return [f"lstm-conformance: profile {s.profile}, {seed}, report dir {s.report_dir}"]
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
