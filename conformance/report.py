@@ -126,6 +126,16 @@ def _html_view(results: dict) -> dict:
                 failure_count += 1
                 anchors[inv_id] = f"failure-{failure_count}"
         failing_columns |= failing
+        # What was not checked, and why: whole checks, and refused cases within checks.
+        not_applicable = [
+            {"invariant": i, "examples": o.get("not_applicable_examples") or 0,
+             "why": (o.get("message") if o["status"] == "not_applicable"
+                     else "; ".join(f"{why} ({n}x)" for why, n in
+                                    (o.get("not_applicable_reasons") or {}).items())),
+             "whole": o["status"] == "not_applicable"}
+            for i, o in outcomes.items()
+            if o["status"] == "not_applicable" or o.get("not_applicable_examples")
+        ]
         rows.append(
             {
                 "name": name,
@@ -133,6 +143,7 @@ def _html_view(results: dict) -> dict:
                 "anchor": f"impl-{len(rows) + 1}",
                 "failure_anchors": anchors,
                 "hint": hint(wrong, checked) if wrong else None,
+                "not_applicable": not_applicable,
             }
         )
     verdicts = Counter(impl["verdict"] for impl in results["implementations"].values())
@@ -143,6 +154,7 @@ def _html_view(results: dict) -> dict:
         "passing_columns": set(columns) - failing_columns,
         "rows": rows,
         "failure_count": failure_count,
+        "not_applicable_count": sum(len(r["not_applicable"]) for r in rows),
         "verdicts": verdicts,
         "benchmarks": results.get("benchmarks"),
     }

@@ -159,6 +159,25 @@ def test_benchmarks_section_only_when_present():
     assert 'id="benchmarks"' not in render_html(results)
 
 
+def test_not_applicable_section_says_what_was_not_checked_and_why():
+    results = sample()
+    name, impl = next(iter(results["implementations"].items()))
+    inv_id = next(iter(impl["results"]))
+    impl["results"][inv_id].update(status="not_applicable", message="needs packed, which X lacks")
+    other = list(impl["results"])[1]
+    impl["results"][other].update(
+        status="passed", not_applicable_examples=3,
+        not_applicable_reasons={"constructor: no bidirectional": 3})
+    text = page_text(render_html(results))
+    assert "Not applicable" in text
+    assert "needs packed, which X lacks" in text and "the whole check" in text
+    assert "constructor: no bidirectional (3x)" in text and "3 case(s)" in text
+    for entry in results["implementations"].values():
+        for outcome in entry["results"].values():
+            outcome.update(status="passed", not_applicable_examples=0)
+    assert 'id="not-applicable"' not in render_html(results)
+
+
 def test_html_is_self_contained():
     html = render_html(SAMPLE)
     assert "<link" not in html
