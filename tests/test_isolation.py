@@ -121,6 +121,17 @@ def test_ci_profile_gives_identical_results_run_after_run(conformance_run):
     assert a == b, json.dumps(differing, indent=1)[:4000]
 
 
+def test_parallel_workers_give_the_same_report(conformance_run):
+    """``-n 2`` (what ``tox -- -n auto`` gives on two cores) changes only the timings."""
+    args = ("--impl", "torch-lstm", "--impl", "independent-packed-padded-end",
+            "--profile", "ci", "-k", "packed-per-sequence or last-step-forward or batch-first")
+    one, two = conformance_run(*args), conformance_run(*args, "-n", "2")
+    assert "2 workers" in two.output and "1 worker " in one.output  # really two workers
+    assert one.impl("independent-packed-padded-end")["verdict"] == "non-conformant"
+    assert _without_timings(one.results["implementations"]) == \
+        _without_timings(two.results["implementations"])
+
+
 def test_the_reproduce_command_of_a_failure_reproduces_it(conformance_run):
     name, invariant = "independent-packed-padded-end", "packed-per-sequence"
     first = conformance_run("--impl", name, "--profile", "default", "-k", invariant)
