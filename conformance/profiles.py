@@ -1,7 +1,7 @@
 """The hypothesis settings behind ``--profile``.
 
-Profiles are registered under the ``lstm-conformance-`` prefix and applied only to the
-conformance checks, so a project's own hypothesis settings are untouched.
+They are applied only to the conformance checks (never loaded globally), so a project's
+own hypothesis settings are untouched.
 """
 
 from __future__ import annotations
@@ -32,5 +32,10 @@ _COMMON = dict(
 
 
 def profile_settings(name: str) -> settings:
-    """The settings of profile ``name`` (a ``KeyError`` for an unknown one)."""
-    return settings(**_COMMON, **PROFILES[name])
+    """The settings of profile ``name`` (a ``KeyError`` for an unknown one).
+
+    Built on hypothesis's own "default" profile, not on whichever profile is loaded, so a
+    profile means the same everywhere (hypothesis loads its derandomized, database-less
+    "ci" profile by itself where the CI variable is set).
+    """
+    return settings(settings.get_profile("default"), **_COMMON, **PROFILES[name])

@@ -8,6 +8,7 @@ or None. ``spec.harness`` turns them into what the implementation is called with
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field, replace
 
 import torch
@@ -42,6 +43,19 @@ class Case:
 
     def replace(self, **changes) -> Case:
         return replace(self, **changes)
+
+    @functools.cached_property
+    def magnitude(self) -> float:
+        """The largest sum of |terms| in a layer-0 input pre-activation, sum_j |W_ih[i, j]
+        x[t, b, j]|, plus one for the recurrent and bias terms of order one. Rounding
+        errors of the gate pre-activations, and so of everything after them, grow with
+        it (``spec.tolerance.forward``)."""
+        x = self.x.detach().abs().double()
+        worst = 0.0
+        for name, w in self.weights.items():
+            if name.startswith("weight_ih_l0"):
+                worst = max(worst, float((x @ w.detach().abs().double().T).max()))
+        return worst + 1.0
 
     def features(self) -> frozenset[str]:
         """The capabilities (``spec.capabilities.FEATURES``) this case exercises."""

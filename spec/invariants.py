@@ -118,7 +118,7 @@ def by_id(invariant_id: str) -> Invariant:
 # -- small helpers ------------------------------------------------------------------------
 
 def _tol(case: Case) -> tolerance.Tolerance:
-    return tolerance.forward(case.dtype)
+    return tolerance.forward(case.dtype, case.magnitude)
 
 
 def _top(case: Case) -> int:
@@ -165,32 +165,53 @@ def oracle(case: Case, **overrides) -> tuple:
 
 # -- the notes' four --------------------------------------------------------------------
 
+def _widened(case: Case) -> Case:
+    """``case`` with batch columns added until N differs from both D*num_layers and T:
+    shape checks cannot tell (N, rows) from (rows, N), or (N, T) from (T, N), otherwise."""
+    while case.batch in (case.config.state_rows, case.seq_len):
+        lengths = None if case.lengths is None else (*case.lengths, case.lengths[0])
+        hx = None if case.hx is None else tuple(torch.cat([s, s[:, :1]], 1) for s in case.hx)
+        case = case.replace(x=torch.cat([case.x, case.x[:, :1]], 1), hx=hx, lengths=lengths,
+                            enforce_sorted=False)
+    return case
+
+
 @invariant(
     "output-shapes", "Shapes, dtype and device",
-    "output, h_n and c_n have nn.LSTM's shapes for every input form, the input's dtype and "
-    "device; h_n and c_n are never batch-first.",
+    "output, h_n and c_n have nn.LSTM's shapes for every input form (each case is run "
+    "seq-first, batch-first, packed and unbatched), the input's dtype and device; h_n and "
+    "c_n are never batch-first.",
     "output: (T, N, D*H_o), (N, T, D*H_o) if batch_first, (T, D*H_o) unbatched, packed "
     ".data (sum(len), D*H_o); h_n: (D*num_layers, N, H_o); c_n: (D*num_layers, N, H)",
     catches=("batch_first ignored (pytorch#80306)", "h_n batch-first (pytorch#19675)",
              "torch.compile h_n with an extra dimension (pytorch#130791)"),
 )
 def output_shapes(subject: Subject, case: Case) -> None:
-    if case.form != "unbatched" and case.batch in (case.config.state_rows, case.seq_len):
-        # Shapes cannot tell (N, rows) from (rows, N) when they coincide: add a sequence.
-        case = case.replace(x=torch.cat([case.x, case.x[:, :1]], dim=1),
-                            hx=None if case.hx is None else
-                            tuple(torch.cat([s, s[:, :1]], dim=1) for s in case.hx),
-                            lengths=None if case.lengths is None else
-                            (*case.lengths, case.lengths[0]), enforce_sorted=False)
-        if case.batch in (case.config.state_rows, case.seq_len):
-            return
-    result = subject.run(case)  # the harness checks every shape of the result
-    for name, t in (("output", result.raw if case.form != "packed" else result.raw.data),
-                    ("h_n", result.h_n), ("c_n", result.c_n)):
-        if t.dtype != case.dtype or t.device != case.x.device:
-            raise Violation(f"{name}: dtype {t.dtype} on {t.device}, expected {case.dtype} on "
-                            f"{case.x.device} (the input's)",
-                            {"quantity": name, "actual": str(t.dtype), "expected": str(case.dtype)})
+    dense = _widened(case.replace(form="batched", lengths=None, enforce_sorted=False))
+    T, N = dense.seq_len, dense.batch
+    variants = [dense]
+    if "batch_first" not in subject.unsupported:
+        flipped = dense.config.replace(batch_first=not dense.config.batch_first)
+        variants.append(dense.replace(config=flipped))
+    if "packed" not in subject.unsupported:
+        lengths = tuple(T - b % T for b in range(N))  # includes T, and 1 when N >= T
+        variants.append(dense.replace(form="packed", lengths=lengths))
+    if "unbatched" not in subject.unsupported:
+        variants.append(_column(dense, 0).replace(form="unbatched"))
+    for variant in variants:
+        label = variant.form + (", batch_first" if variant.form == "batched"
+                                and variant.config.batch_first else "")
+        try:
+            result = subject.run(variant)  # the harness checks every shape of the result
+        except Violation as exc:
+            raise Violation(f"{label} input: {exc}", {**exc.detail, "input": label}) from exc
+        raw = result.raw.data if variant.form == "packed" else result.raw
+        for name, t in (("output", raw), ("h_n", result.h_n), ("c_n", result.c_n)):
+            if t.dtype != case.dtype or t.device != case.x.device:
+                raise Violation(
+                    f"{label} input: {name}: dtype {t.dtype} on {t.device}, expected "
+                    f"{case.dtype} on {case.x.device} (the input's)",
+                    {"quantity": name, "actual": str(t.dtype), "expected": str(case.dtype)})
 
 
 @invariant(
@@ -273,7 +294,7 @@ def batch_first(subject: Subject, case: Case) -> None:
     "On every input form (dense, batch_first, unbatched, packed with unsorted lengths), "
     "with and without (h0, c0), output, h_n and c_n equal the float64 LSTM equations.",
     "(o, h_n, c_n) == spec.oracle.lstm_forward(config, weights, x, hx, lengths) within "
-    "spec.tolerance.forward(dtype)",
+    "spec.tolerance.forward",
     catches=("gate order (NX-AI/xlstm#98, CrispStrobe/CrispASR#106)",
              "single merged bias (google/flax#3746)", "precision loss"),
 )
@@ -722,7 +743,7 @@ def _loss_weights(result_shapes, seed: int):
     "Gradients of a random linear function of (output, h_n, c_n) with respect to the input, "
     "h0, c0 and every weight equal those of the float64 LSTM equations.",
     "d/d(x, h0, c0, W) of sum(o*R1) + sum(h_n*R2) + sum(c_n*R3) == the oracle's "
-    "(torch.autograd through spec.oracle in float64), within spec.tolerance.gradient(dtype); "
+    "(torch.autograd through spec.oracle in float64), within spec.tolerance.gradient; "
     "weights are read from named_parameters() under nn.LSTM's names, so a module that names "
     "them otherwise has its input and state gradients checked only",
     requires=("autograd",), initial_state=True, max_seq_len=6,
@@ -753,7 +774,7 @@ def gradients(subject: Subject, case: Case) -> None:
     expected = torch.autograd.grad(ref_loss, [ref_x, *ref_hx, *(ref_w[n] for n in named)],
                                    allow_unused=True)
     names = ["input", "h0", "c0", *named]
-    tol = tolerance.gradient(case.dtype)
+    tol = tolerance.gradient(case.dtype, case.magnitude)
     for name, g, e, t in zip(names, got, expected, wanted, strict=True):
         g = torch.zeros_like(t) if g is None else g
         e = torch.zeros_like(t, dtype=torch.float64) if e is None else e

@@ -11,8 +11,8 @@ per realistic bug. Here:
 
 Each defect is checked only against its expected catchers (many more invariants fail on most
 of them; see each defect's docstring). The checks run under the "default" profile with a
-fixed seed (``hypothesis.seed`` also turns the example database off, so a verdict never
-depends on earlier runs), and torch's global generator seeded for dropout.
+fixed seed and no example database (so a verdict never depends on earlier runs), and
+torch's global generator seeded for dropout.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import pytest
 import torch
+from hypothesis import settings
 
 from conformance.profiles import profile_settings
 from conformance.runner import run_check
@@ -30,7 +31,8 @@ from spec.invariants import INVARIANTS, by_id
 from tests import defects as d
 
 SEED = 0
-SETTINGS = profile_settings("default")
+# No example database: a verdict here must never depend on an earlier run.
+SETTINGS = settings(profile_settings("default"), database=None)
 
 
 @dataclass(frozen=True)
@@ -107,12 +109,12 @@ EXPECTED: dict[type, dict[str, Caught]] = {
     # -- states
     d.DirectionMajorStates: {"last-step-forward": LAST_FORWARD, "stacked-layers": STACKED,
                              "matches-oracle": Caught("h_n vs the float64 oracle")},
-    d.LayersShareInitialState: {"stacked-layers": STACKED, "state-continuation": CONTINUATION,
-                                "bounds": Caught("|c_n| exceeds its bound"),
-                                "matches-oracle": ORACLE},
+    # bounds (|c_n|) and matches-oracle catch these two only on some seeds: the initial
+    # state must be large, or the batch mix visible, in one of 25 cases. Not expected here.
+    d.LayersShareInitialState: {"stacked-layers": STACKED, "state-continuation": CONTINUATION},
     d.InitialStateReshape: {"batch-independence": BATCH_INDEPENDENCE,
                             "batch-permutation": PERMUTATION,
-                            "state-continuation": CONTINUATION, "matches-oracle": ORACLE},
+                            "state-continuation": CONTINUATION},
     d.StaleCellState: {"cell-state-consistency": CELL_STATE, "state-continuation": CONTINUATION,
                        "matches-oracle": Caught("c_n vs the float64 oracle")},
     d.CellStateIsHidden: {"cell-state-consistency": CELL_STATE,
@@ -126,14 +128,15 @@ EXPECTED: dict[type, dict[str, Caught]] = {
         "hx-none-is-zeros": Caught("with hx=None vs with zero (h0, c0)")},
     d.BatchMeanForgetGate: {"batch-independence": BATCH_INDEPENDENCE, "matches-oracle": ORACLE},
     # -- layouts, forms, input checks, hygiene
-    d.StatesBatchFirst: {"output-shapes": Caught("h_n: shape", {"batch_first": True}),
+    # output-shapes runs every case both ways, so its counterexample may be seq-first:
+    # its message names the batch-first variant.
+    d.StatesBatchFirst: {"output-shapes": Caught("batched, batch_first input: h_n: shape"),
                          "batch-first": Caught("h_n: shape", {"batch_first": True})},
-    d.BatchFirstIgnored: {"output-shapes": Caught("h_n: shape", {"batch_first": True}),
+    d.BatchFirstIgnored: {"output-shapes": Caught("batched, batch_first input: "),
                           "batch-first": Caught("h_n: shape", {"batch_first": True})},
+    # matches-oracle catches it only when it draws batch_first with an initial state.
     d.HxReadBatchFirst: {
-        "batch-first": Caught("(batch_first) vs the seq-first run", {"initial_state": True}),
-        "matches-oracle": Caught("vs the float64 oracle",
-                                 {"batch_first": True, "initial_state": True})},
+        "batch-first": Caught("(batch_first) vs the seq-first run", {"initial_state": True})},
     d.UnbatchedAsBatch: {
         "unbatched-is-batch-of-one": Caught("(unbatched) vs a batch of one"),
         "matches-oracle": Caught("vs the float64 oracle", {"form": "unbatched"})},

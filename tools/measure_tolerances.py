@@ -41,7 +41,7 @@ def main() -> None:
     @given(cases())
     def measure(case):
         expected = oracle(case)
-        tol = tolerance.forward(case.dtype)
+        tol = tolerance.forward(case.dtype, case.magnitude)
         for name, subject in subjects.items():
             r = subject.run(case)
             for got, want in zip((r.output, r.h_n, r.c_n), expected, strict=True):
