@@ -20,7 +20,6 @@ import torch
 from spec.invariants import INVARIANTS
 
 SCHEMA = 1
-STATUSES = ("passed", "failed", "error", "not_applicable")
 
 
 def versions() -> dict:
