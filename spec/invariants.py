@@ -485,9 +485,8 @@ def hx_none_is_zeros(subject: Subject, case: Case) -> None:
              torch.zeros(c.state_rows, case.batch, c.hidden_size, dtype=case.dtype))
     with_zeros = subject.call(module, case, hx=zeros)
     without = subject.call(module, case, hx=None)
-    for name, a, e in zip(("output", "h_n", "c_n"), _triple(without), _triple(with_zeros),
-                          strict=True):
-        assert_equal(a, e, f"{name} with hx=None vs with zero (h0, c0)")
+    _compare_all(_triple(without), _triple(with_zeros), case,
+                 "with hx=None vs with zero (h0, c0)", tolerance.EXACT)
 
 
 @invariant(
@@ -557,9 +556,8 @@ def packed_uniform_is_dense(subject: Subject, case: Case) -> None:
 def dropout_eval(subject: Subject, case: Case) -> None:
     with_dropout = subject.run(case)
     without = subject.run(case.replace(config=case.config.replace(dropout=0.0)))
-    for name, a, e in zip(("output", "h_n", "c_n"), _triple(with_dropout), _triple(without),
-                          strict=True):
-        assert_equal(a, e, f"{name} in eval with dropout={case.config.dropout} vs dropout=0")
+    _compare_all(_triple(with_dropout), _triple(without), case,
+                 f"in eval with dropout={case.config.dropout} vs dropout=0", tolerance.EXACT)
 
 
 @invariant(
@@ -578,8 +576,8 @@ def dropout_train_structure(subject: Subject, case: Case) -> None:
     r = subject.run(case)
     evald = subject.run(case.replace(training=False))
     if c.num_layers == 1:
-        for name, a, e in zip(("output", "h_n", "c_n"), _triple(r), _triple(evald), strict=True):
-            assert_equal(a, e, f"{name} in training vs eval (one layer: no dropout applies)")
+        _compare_all(_triple(r), _triple(evald), case,
+                     "in training vs eval (one layer: no dropout applies)", tolerance.EXACT)
         return
     assert_equal(r.h_n[top], r.output[-1, :, :Ho],
                  f"h_n[{top}] vs o[T-1, :, :{Ho}] in training", ("batch", "feature"))
@@ -819,9 +817,8 @@ def determinism(subject: Subject, case: Case) -> None:
     again = subject.call(module, case)
     fresh = subject.call(subject.module_for(case), case)
     for label, other in (("second call", again), ("a second module's call", fresh)):
-        for name, a, e in zip(("output", "h_n", "c_n"), _triple(other), _triple(first),
-                              strict=True):
-            assert_equal(a, e, f"{name} of the {label} vs the first call")
+        _compare_all(_triple(other), _triple(first), case, f"of the {label} vs the first call",
+                     tolerance.EXACT)
 
 
 #: Malformed calls: (what, how to make it from a good batched call, exception type, the
