@@ -2,8 +2,8 @@
 
 ::
 
-    python -m cProfile -o /tmp/prof.out -m pytest conformance -n 0 --profile default ...
-    python -m benchmarks.profile_share /tmp/prof.out [--top 10]
+    python -m cProfile -o prof.out -m pytest conformance -n 0 --lstm-profile default ...
+    python -m benchmarks.profile_share prof.out [--top 10]
 
 ``-n 0``: the conformance plugin otherwise runs the checks in a pytest-xdist worker, which
 cProfile in the controller does not see.
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import pstats
+from pathlib import Path
 
 MODULE_CALL = ("_wrapped_call_impl", "_call_impl")
 AREAS = (  # first match wins; matched against the file path
@@ -37,6 +38,9 @@ AREAS = (  # first match wins; matched against the file path
 )
 SUITE = ("/spec/", "/conformance/", "/hypothesis/", "/_pytest/", "/pluggy/")
 
+#: Paths under the repository are shown relative to it.
+REPO = str(Path(__file__).resolve().parents[1])
+
 
 def _area(path: str) -> str:
     if path == "~":
@@ -50,7 +54,7 @@ def _area(path: str) -> str:
 
 def _label(func: tuple) -> str:
     path, line, name = func
-    for cut in ("/site-packages/", "/work/main/"):
+    for cut in ("/site-packages/", f"{REPO}/"):
         if cut in path:
             path = path.split(cut, 1)[1]
     return f"{path}:{line}({name})"

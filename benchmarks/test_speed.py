@@ -1,6 +1,6 @@
 """Speed of every selected implementation on a fixed grid of shapes users care about.
 
-Run with ``tox -e bench`` or ``pytest benchmarks [--impl NAME]...``. Each benchmark is
+Run with ``tox -e bench`` or ``pytest benchmarks [--lstm-impl NAME]...``. Each benchmark is
 one (implementation, shape, mode); its id reads ``torch-lstm-latency-forward``:
 
 * shapes (float32, seq-first input, no initial state):
@@ -61,7 +61,7 @@ SHAPES_BY_NAME = {shape.name: shape for shape in SHAPES}
 
 
 def selected_names(config: pytest.Config) -> list[str]:
-    """The conformance plugin's ``--impl`` values (repeatable), else every registered one."""
+    """The conformance plugin's ``--lstm-impl`` values (repeatable), else every registered one."""
     known = registered()
     try:
         chosen = config.getoption("lstm_impl")
@@ -73,7 +73,7 @@ def selected_names(config: pytest.Config) -> list[str]:
     if unknown:
         listed = ", ".join(known) or "none (is the project installed?)"
         raise pytest.UsageError(  # as the conformance plugin does for the same option
-            f"unknown implementation {', '.join(map(repr, unknown))} for --impl; "
+            f"unknown implementation {', '.join(map(repr, unknown))} for --lstm-impl; "
             f"registered: {listed}")
     return list(dict.fromkeys(chosen))
 

@@ -1,51 +1,95 @@
-"""The ``lstm-conformance`` console script.
+"""The ``lstm-conformance`` command: ``list``, ``run`` and ``report``.
 
-``lstm-conformance list`` lists the registered implementations; ``lstm-conformance run
-[PYTEST OPTIONS]`` is ``pytest conformance [PYTEST OPTIONS]`` from the installed package;
-``lstm-conformance report [DIR]`` renders DIR/index.html (default reports/) again from
-DIR/results.json, with DIR/benchmark.json's rows when there is one.
+``run`` is ``pytest`` on the installed conformance checks, from any directory: the report
+goes to ``./reports`` of the working directory unless ``--lstm-report-dir`` says
+otherwise, and the exit status is the verdict (0 exactly when every selected
+implementation is conformant). Options it does not know go to pytest unchanged.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import sys
 from pathlib import Path
 
+PROFILES = ("quick", "default", "thorough", "ci")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lstm-conformance",
+        description="Check LSTM implementations against torch.nn.LSTM, invariant by invariant.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    commands.add_parser("list", help="list the registered implementations and what they support",
+                        description="List the implementations registered in the "
+                        "'lstm_conformance.implementations' entry-point group.")
+    run = commands.add_parser(
+        "run", help="run the conformance checks (pytest options are passed through)",
+        description="Run the conformance checks. Options not listed here go to pytest "
+        "(for example -k 'cell-loop:gradients', -x, -n 0).")
+    run.add_argument("--lstm-impl", action="append", metavar="NAME",
+                     help="check only this implementation (repeatable; default: all)")
+    run.add_argument("--lstm-profile", choices=PROFILES, default="default",
+                     help="hypothesis effort (default: %(default)s; ci is derandomized)")
+    run.add_argument("--lstm-report-dir", metavar="DIR", default="reports",
+                     help="where results.json, index.html and junit.xml go "
+                          "(default: ./reports in the working directory)")
+    run.add_argument("--lstm-exclude", action="append", metavar="FEATURE", default=[],
+                     help="leave out cases that need this capability (repeatable)")
+    report = commands.add_parser(
+        "report", help="render index.html again from results.json",
+        description="Render DIR/index.html again from DIR/results.json, with "
+        "DIR/benchmark.json's rows when there is one.")
+    report.add_argument("directory", nargs="?", default="reports", metavar="DIR",
+                        help="the report directory (default: %(default)s)")
+    return parser
+
+
+def _run(options: argparse.Namespace, passthrough: list[str]) -> int:
+    import pytest
+
+    args = [str(Path(__file__).parent / "test_conformance.py"), "-p", "no:cacheprovider",
+            "--rootdir", str(Path.cwd()), "--lstm-profile", options.lstm_profile,
+            "--lstm-report-dir", str(Path(options.lstm_report_dir).absolute())]
+    for name in options.lstm_impl or []:
+        args += ["--lstm-impl", name]
+    for feature in options.lstm_exclude:
+        args += ["--lstm-exclude", feature]
+    return int(pytest.main([*args, *passthrough]))
+
+
+def _report(directory: Path) -> int:
+    from conformance.benchmarks import rows_for
+    from conformance.report import write_reports
+
+    try:
+        results = json.loads((directory / "results.json").read_text())
+    except (OSError, ValueError) as exc:
+        print(f"lstm-conformance report: cannot read {directory / 'results.json'}: {exc}. "
+              "Run the conformance checks first (lstm-conformance run, or tox).", file=sys.stderr)
+        return 2
+    benchmarks = rows_for(directory)
+    if benchmarks is not None:
+        results["benchmarks"] = benchmarks
+    write_reports(directory, results)
+    print(f"report: {directory / 'index.html'}")
+    return 0
+
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    command = argv.pop(0) if argv else "help"
-    if command == "list":
+    parser = _parser()
+    options, rest = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+    if options.command == "run":
+        return _run(options, rest)
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    if options.command == "list":
         from conformance.listing import listing
 
         print(listing())
         return 0
-    if command == "report":
-        import json
-
-        from conformance.benchmarks import rows_for
-        from conformance.report import write_reports
-
-        directory = Path(argv[0] if argv else "reports")
-        try:
-            results = json.loads((directory / "results.json").read_text())
-        except (OSError, ValueError) as exc:
-            print(f"lstm-conformance report: cannot read {directory / 'results.json'}: {exc}. "
-                  "Run the conformance suite first (tox).", file=sys.stderr)
-            return 2
-        benchmarks = rows_for(directory)
-        if benchmarks is not None:
-            results["benchmarks"] = benchmarks
-        write_reports(directory, results)
-        print(f"report: {directory / 'index.html'}")
-        return 0
-    if command == "run":
-        import pytest
-
-        here = Path(__file__).parent
-        return int(pytest.main([str(here / "test_conformance.py"), *argv]))
-    print(__doc__.strip())
-    return 0 if command in ("help", "-h", "--help") else 2
+    return _report(Path(options.directory))
 
 
 if __name__ == "__main__":

@@ -1,116 +1,136 @@
-"""Likely causes: from the pattern of failing invariants to the bug that usually produces it.
+"""Likely causes: from the pattern of failing checks to the class of bug that produces it.
 
-The report shows one hint per non-conformant implementation. The rules come from seeding known
-bugs into a reference LSTM and recording which invariants catch each one (the table in
-LSTM-SEMANTICS.md, section 4). They are a starting point for debugging, never a verdict.
+The rules come from seeding known bugs into a correct LSTM (``tests/defects``): each
+seeded defect declares its bug class (a rule's ``id``) and the checks that catch it, and
+the project's tests require the top hint for each defect's declared catches to be its
+class. How often the top hint is right on real runs of every seeded defect is measured
+(``docs/HINTS.md``). A hint is a starting point for debugging, never a verdict.
 
-Rules are data, tried in order; the first that matches gives the hint. An ``only`` rule matches
-when every failure lies in its group and at least one invariant outside the group was checked
-(so "only these fail" says something). An ``includes`` rule matches whenever one of its
-invariants fails; those come after the ``only`` rules, root causes first.
+A rule reads three kinds of evidence, as one set of names: the ids of the invariants that
+failed, the stable ``check`` keys of their violations (``"finite"``, ``"shape"``,
+``"oracle"``, ...), and ``"near-miss"`` when every failed numeric comparison missed by
+less than ``NEAR_MISS`` times its tolerance (a precision problem, not a wrong formula).
+Rules are data, tried in order; the first that matches gives the
+hint. An ``only`` rule matches when every failure lies in its group and at least one
+invariant outside the group was checked (so "only these fail" says something). An
+``includes`` rule matches whenever one of its names fails; those come after the
+``only`` rules, root causes first.
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
+from spec.vocabulary import Status
+
 
 class Rule(NamedTuple):
     """At least one of ``trigger`` fails and, unless ``within`` is None, nothing outside it."""
 
+    id: str
     trigger: frozenset[str]
     within: frozenset[str] | None
     cause: str
 
 
-def only(trigger: tuple[str, ...], cause: str, *, also: tuple[str, ...] = ()) -> Rule:
+def only(id: str, trigger: tuple[str, ...], cause: str, *, also: tuple[str, ...] = ()) -> Rule:
     """A rule for "one of ``trigger`` fails, and nothing else but (some of) ``also``"."""
-    return Rule(frozenset(trigger), frozenset(trigger + also), cause)
+    return Rule(id, frozenset(trigger), frozenset(trigger + also), cause)
 
 
-def includes(trigger: tuple[str, ...], cause: str) -> Rule:
+def includes(id: str, trigger: tuple[str, ...], cause: str) -> Rule:
     """A rule for "one of ``trigger`` fails", whatever else fails with it."""
-    return Rule(frozenset(trigger), None, cause)
+    return Rule(id, frozenset(trigger), None, cause)
 
 
 #: The oracle comparison catches almost every bug, so most groups allow it to fail too.
-ORACLE = ("matches-oracle",)
+ORACLE = ("matches-oracle", "oracle", "block-boundaries", "oracle-at-scale")
 
 RULES: tuple[Rule, ...] = (
-    only(
-        ("first-step-backward", "time-reversal"),
-        "The backward direction: its input is not read in reverse, its output is not flipped "
-        "back to align with time, or it uses the forward direction's weights.",
-        also=ORACLE + ("causality", "packed-per-sequence", "gate-probe", "cell-state-consistency"),
-    ),
-    only(
-        ("gate-probe",),
-        "Gate order or gate activations: torch's row blocks are i, f, g, o (ONNX's i, o, f, c "
-        "read as torch's order; input and forget gates swapped; tanh instead of sigmoid on a "
-        "gate; a forget-gate bias added, or only one of b_ih and b_hh used).",
-        also=ORACLE + ("cell-state-consistency", "zero-weights"),
-    ),
-    only(
-        ("packed-per-sequence", "packed-uniform-is-dense"),
-        "PackedSequence handling: h_n taken at the padded end instead of each sequence's last "
-        "step, the backward direction starting in the padding, or hx not permuted by "
-        "sorted_indices.",
-        also=ORACLE,
-    ),
-    only(
-        ("hx-none-is-zeros",),
-        "The default initial state: hx=None must mean zeros for both h0 and c0.",
-        also=ORACLE,
-    ),
-    only(
-        ("state-continuation",),
-        "The recurrent state carried between steps: with projections the recurrence must use "
-        "W_hr h (not h[:P]), and the returned (h_n, c_n) must be the last step's.",
-        also=ORACLE,
-    ),
-    only(
-        ("gradients",),
-        "The backward pass: gradients are truncated, detached or computed by a wrong custom "
-        "backward.",
-    ),
-    includes(
-        ("no-mutation",),
-        "In-place edits of the caller's tensors (input, hx or weights); other failures may "
-        "follow from them.",
-    ),
-    includes(
-        ("determinism",),
-        "Non-deterministic kernels, or state leaking from one call into the next.",
-    ),
-    includes(("dropout-eval",), "Dropout is active in eval mode."),
-    includes(
-        ("dropout-train-structure",),
-        "Dropout is applied after the last layer, or to h_n/c_n; it belongs only between layers.",
-    ),
-    includes(
-        ("batch-first",),
-        "batch_first applied to h0/h_n (it changes only input and output), or ignored.",
-    ),
-    includes(
-        ("stacked-layers",),
-        "Stacked layers: h_n/c_n rows must be ordered layer*D + direction, and each layer must "
-        "start from its own rows of h0/c0.",
-    ),
-    includes(
-        ("batch-independence", "batch-permutation"),
-        "Batch elements are mixed, typically by reshaping hx instead of indexing it.",
-    ),
-    includes(
-        ("unbatched-is-batch-of-one",),
-        "2-D (unbatched) input: it is one sequence (L, I) with 2-D hx, not L sequences of "
-        "length 1.",
-    ),
-    includes(("bounds",), "A missing tanh, on the cell state or on the output."),
+    only("lifecycle", ("lifecycle",),
+         "Something kept across calls goes stale: weights prepacked or copied at the first "
+         "call (or per batch size), the train/eval mode read once, or state carried from "
+         "one call into the next after backward. Refresh what you cache when the weights "
+         "(parameters' _version), the mode or the dtype change.",
+         also=("lifecycle-call", "lifecycle-dropout", "lifecycle-gradient")),
+    only("block-boundary", ("block-boundaries",),
+         "A tile or chunk boundary: the partial last tile of hidden units or input "
+         "features, a time chunk that does not carry the state, or a batch split reading "
+         "the wrong rows of (h0, c0). The counterexample's large dimension is the first "
+         "size that fails.", also=("oracle-at-scale",)),
+    includes("overflow", ("finite",),
+             "Non-finite values: an activation computed in a way that overflows for large "
+             "pre-activations (tanh as 2*sigmoid(2x)-1 or via exp), or a division by zero."),
+    only("backward-direction", ("first-step-backward", "time-reversal"),
+         "The backward direction: its input is not read in reverse, its output is not flipped "
+         "back to align with time, or it uses the forward direction's weights.",
+         also=ORACLE + ("causality", "packed-per-sequence", "gate-probe", "cell-state-consistency",
+                        "last-step-forward", "time-reversal-backward", "time-reversal-forward",
+                        "time-reversal-state", "first-step-backward", "causality-forward",
+                        "causality-backward", "packed-per-sequence", "gate-probe", "cell-state",
+                        "last-step-forward")),
+    only("precision", ("near-miss",),
+         "Precision: results close to the oracle's but beyond the dtype's tolerance, from "
+         "computing in a narrower type (bfloat16 or float16 gates, a float16 accumulator) "
+         "than the input's.",
+         also=("gate-probe", "gradient", "oracle", "gradients", "matches-oracle")),
+    only("gate-order", ("gate-probe",),
+         "Gate order or gate activations: torch's row blocks are i, f, g, o (ONNX's i, o, f, c "
+         "read as torch's order; input and forget gates swapped; tanh instead of sigmoid on a "
+         "gate; a forget-gate bias added, or only one of b_ih and b_hh used).",
+         also=ORACLE + ("cell-state-consistency", "cell-state", "zero-weights", "gradients",
+                        "gradient")),
+    only("backward-pass", ("gradients",),
+         "The backward pass: gradients are truncated, detached or computed by a wrong "
+         "custom backward.", also=("gradient",)),
+    only("packed", ("packed-per-sequence", "packed-uniform-is-dense"),
+         "PackedSequence handling: h_n taken at the padded end instead of each sequence's "
+         "last step, the backward direction starting in the padding, or hx not permuted by "
+         "sorted_indices.",
+         also=ORACLE + ("last-step-forward", "batch-permutation", "packed-uniform",
+                        "packed-padding")),
+    only("hx-default", ("hx-none-is-zeros",),
+         "The default initial state: hx=None must mean zeros for both h0 and c0.",
+         also=ORACLE),
+    includes("mutation", ("no-mutation",),
+             "In-place edits of the caller's tensors (input, hx or weights); other failures "
+             "may follow from them."),
+    includes("determinism", ("determinism-repeat",),
+             "State leaking from one call into the next: the module keeps h/c, a cache or a "
+             "counter between calls."),
+    includes("dropout-eval", ("dropout-eval",), "Dropout is active in eval mode."),
+    includes("dropout-placement", ("dropout-train-structure",),
+             "Dropout is applied after the last layer, or to h_n/c_n; it belongs only between "
+             "layers."),
+    includes("batch-first", ("batch-first",),
+             "batch_first applied to h0/h_n (it changes only input and output), or ignored."),
+    includes("input-validation", ("bad-input-accepted", "bad-input-message"),
+             "Input validation: malformed input (wrong rank, sizes, hx) must raise nn.LSTM's "
+             "ValueError or RuntimeError, not be reshaped or accepted."),
+    includes("unbatched", ("unbatched-is-batch-of-one",),
+             "2-D (unbatched) input: it is one sequence (L, I) with 2-D hx, not L sequences "
+             "of length 1."),
+    includes("missing-tanh", ("bounds",),
+             "A missing tanh, on the cell state or on the output."),
+    includes("stacked-layers", ("stacked-layers",),
+             "Stacked layers: h_n/c_n rows must be ordered layer*D + direction, and each layer "
+             "must start from its own rows of h0/c0 and read the whole output of the layer "
+             "below (both directions)."),
+    includes("batch-mixing", ("batch-independence", "batch-permutation"),
+             "Batch elements are mixed, typically by reshaping hx instead of indexing it, or "
+             "by a statistic over the batch."),
+    includes("state-carry", ("state-continuation", "cell-state-consistency"),
+             "The recurrent state carried between steps and returned: with projections the "
+             "recurrence must use W_hr h (not h[:P]), and (h_n, c_n) must be the last step's "
+             "(c_n the cell state, not h)."),
+    includes("output-shapes", ("output-shapes", "shape"),
+             "Shapes: the output, h_n or c_n has the wrong shape for this input form (a "
+             "squeezed time or batch dimension, batch-first states)."),
 )
 
 
 def matches(rule: Rule, failed: set[str], applicable: set[str]) -> bool:
-    """Whether ``rule`` describes this set of failing (and checked) invariants."""
+    """Whether ``rule`` describes this set of failing (and checked) names."""
     if not failed & rule.trigger:
         return False
     if rule.within is None:
@@ -118,10 +138,50 @@ def matches(rule: Rule, failed: set[str], applicable: set[str]) -> bool:
     return failed <= rule.within and bool(applicable - rule.within)
 
 
-def hint(failed: set[str], applicable: set[str]) -> str | None:
-    """The likely cause for the invariants in ``failed``, given those that were checked.
+def hint_rule(failed: set[str], applicable: set[str]) -> Rule | None:
+    """The first rule that describes ``failed`` (invariant ids and check keys that failed),
+    given ``applicable`` (those checked and giving results: passed or failed)."""
+    return next((rule for rule in RULES if matches(rule, failed, applicable)), None)
 
-    ``failed`` holds the ids whose results were wrong; ``applicable`` the ids that were checked
-    and gave results (passed or failed). Returns None when no rule matches.
-    """
-    return next((rule.cause for rule in RULES if matches(rule, failed, applicable)), None)
+
+def hint(failed: set[str], applicable: set[str]) -> str | None:
+    """The likely cause in words, or None when no rule matches."""
+    rule = hint_rule(failed, applicable)
+    return rule.cause if rule else None
+
+
+#: A failed comparison whose largest |diff| is below this many times its atol is a near
+#: miss: the formula is right and the arithmetic is not precise enough.
+NEAR_MISS = 1000.0
+
+
+def near_miss(counterexample: dict | None) -> bool:
+    found = counterexample or {}
+    atol = (found.get("tolerance") or {}).get("atol")
+    diff = found.get("max_abs_diff")
+    return bool(atol) and diff is not None and diff < NEAR_MISS * atol
+
+
+def evidence(entry: dict) -> tuple[set[str], set[str]]:
+    """From one implementation's results: the names that failed (invariant ids and check
+    keys of wrong results; an error's message already names what was raised) and those
+    checked."""
+    failed, checked, near = set(), set(), []
+    for invariant_id, result in entry["results"].items():
+        status = result["status"]
+        if status in (Status.PASSED, Status.FAILED):
+            checked.add(invariant_id)
+        if status == Status.FAILED:
+            failed.add(invariant_id)
+            wrong = [f for f in result.get("failures") or [] if f.get("status") == Status.FAILED]
+            failed |= {f["kind"] for f in wrong if f.get("kind")}
+            near += [near_miss(f.get("counterexample")) for f in wrong]
+    if near and all(near):
+        failed.add("near-miss")
+    return failed, checked
+
+
+def top_hint(entry: dict) -> str | None:
+    """The likely cause for one implementation's results, or None."""
+    failed, checked = evidence(entry)
+    return hint(failed, checked) if failed else None

@@ -58,7 +58,7 @@ def write_reports(report_dir: Path, results: dict) -> None:
     except OSError as exc:
         raise ReportError(
             f"cannot write the conformance report to {report_dir}: {exc.strerror or exc}. "
-            "Choose a writable directory with --report-dir DIR."
+            "Choose a writable directory with --lstm-report-dir DIR."
         ) from exc
 
 

@@ -1,14 +1,16 @@
-"""Collecting outcomes into the ``results.json`` document (schema 1, DESIGN.md contract 4).
+"""Collecting outcomes into the ``results.json`` document (schema 1; the full description
+is ``docs/results.schema.json``).
 
-``Collector`` is fed one record per (implementation, invariant) test as reports arrive
+``Collector`` is fed one record per (implementation, invariant) check as reports arrive
 (from this process, or from pytest-xdist workers), and by load failures; ``document()``
-builds the results dict with each implementation's verdict.
+builds the results dict with each implementation's verdict, level and root causes.
 """
 
 from __future__ import annotations
 
 import platform
 import shlex
+from collections import defaultdict
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 
@@ -18,6 +20,7 @@ import pytest
 import torch
 
 from spec.invariants import INVARIANTS
+from spec.vocabulary import Level, Status
 
 SCHEMA = 1
 
@@ -32,31 +35,66 @@ def versions() -> dict:
             "pytest": pytest.__version__, "lstm_conformance": own}
 
 
+def _bad(entry: dict) -> list[dict]:
+    return [r for r in entry["results"].values() if Status(r["status"]).is_bad]
+
+
 def verdict(entry: dict) -> str:
+    """``broken``: it could not be loaded; ``non-conformant``: a check failed or erred
+    (declared known failures do not count); else ``conformant``."""
     if entry.get("load_error"):
         return "broken"
-    bad = any(r["status"] in ("failed", "error") for r in entry["results"].values())
-    return "non-conformant" if bad else "conformant"
+    return "non-conformant" if _bad(entry) else "conformant"
 
 
-def level(entry: dict) -> str | None:
-    """``full``: conformant with nothing missing or not applicable; ``partial``: conformant
-    within the capabilities it declares; ``core``: not conformant, but every check that
-    failed passes on core cases (one unidirectional layer, dense input); else None."""
+def level(entry: dict) -> Level | None:
+    """``full``: conformant, nothing declared missing or found not applicable; ``partial``:
+    conformant within the capabilities it declares; ``approximate``: conformant within a
+    tolerance it declares itself; ``core``: not conformant, but every check that failed
+    passes on core cases (one unidirectional layer, dense input); else None (broken, or
+    wrong even on core cases)."""
     if entry["verdict"] == "broken":
         return None
     if entry["verdict"] == "non-conformant":
-        bad = [r for r in entry["results"].values() if r["status"] in ("failed", "error")]
-        core_ok = all(r.get("core_status") in ("passed", "not_applicable") for r in bad)
-        return "core" if core_ok else None
+        core_ok = all(r.get("core_status") in (Status.PASSED, Status.NOT_APPLICABLE)
+                      for r in _bad(entry))
+        return Level.CORE if core_ok else None
+    if entry.get("declared_tolerance"):
+        return Level.APPROXIMATE
     gaps = entry.get("unsupported") or any(
-        r["status"] == "not_applicable" or r.get("not_applicable_examples")
+        r["status"] == Status.NOT_APPLICABLE or r.get("not_applicable_examples")
         for r in entry["results"].values())
-    return "partial" if gaps else "full"
+    return Level.PARTIAL if gaps else Level.FULL
+
+
+def root_causes(entry: dict) -> list[dict]:
+    """Failures of several checks grouped by what went wrong (the stable ``kind``) and the
+    condition that triggers it, largest group first: one loud bug reads as one cause with
+    the checks it broke, not as many identical failures."""
+    groups: dict[tuple, dict] = {}
+    members: dict[tuple, list[str]] = defaultdict(list)
+    for invariant_id, result in entry["results"].items():
+        if not Status(result["status"]).is_bad:
+            continue
+        for failure in result.get("failures") or []:
+            condition = (failure.get("condition") or {}).get("text") or ""
+            key = (failure["status"], failure.get("kind"), condition)
+            groups.setdefault(key, {"status": failure["status"], "kind": failure.get("kind"),
+                                    "condition": condition or None,
+                                    "message": failure["message"]})
+            members[key].append(invariant_id)
+    causes = []
+    for key, group in groups.items():
+        checks = sorted(set(members[key]), key=[i.id for i in INVARIANTS].index)
+        headline = f"{len(checks)} check{'s' if len(checks) > 1 else ''}: {group['message']}"
+        if group["condition"]:
+            headline += f" ({group['condition']})"
+        causes.append({**group, "checks": checks, "headline": headline})
+    return sorted(causes, key=lambda c: -len(c["checks"]))
 
 
 class Collector:
-    def __init__(self, profile: str, seed: int, selection: dict, args: list[str]) -> None:
+    def __init__(self, profile: str, seed: int | None, selection: dict, args: list[str]) -> None:
         self.started = datetime.now(timezone.utc)
         self.profile, self.seed, self.selection = profile, seed, selection
         self.command = "pytest " + " ".join(shlex.quote(a) for a in args)
@@ -78,6 +116,8 @@ class Collector:
                                            key=lambda kv: order.get(kv[0], len(order))))
             entry["verdict"] = verdict(entry)
             entry["level"] = level(entry)
+            entry["root_causes"] = root_causes(entry)
+        partial = bool(self.selection.get("keyword"))
         return {
             "schema": SCHEMA,
             "run": {
@@ -86,7 +126,7 @@ class Collector:
                 "duration_s": round((datetime.now(timezone.utc) - self.started)
                                     .total_seconds(), 2),
                 "versions": versions(), "platform": platform.platform(),
-                "command": self.command, "selection": self.selection,
+                "command": self.command, "selection": self.selection, "partial": partial,
             },
             "invariants": [inv.describe() for inv in INVARIANTS],
             "implementations": dict(sorted(self.implementations.items())),

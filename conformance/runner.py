@@ -1,14 +1,26 @@
 """Checking one invariant on one implementation with hypothesis: ``run_check``.
 
-The outcome is one of the statuses of ``results.json``:
+The outcome carries one of the statuses of ``results.json`` (``spec.vocabulary.Status``):
 
 * ``passed``: every drawn example held.
-* ``failed``: a ``Violation``; hypothesis shrank it, and ``counterexample`` describes
-  the minimal case and the worst element.
+* ``failed``: a ``Violation``; hypothesis shrank it to a minimal counterexample.
 * ``error``: the implementation raised or returned junk (``ImplementationError``), or
   the check itself crashed on what came back.
 * ``not_applicable``: the invariant needs a capability the implementation declares it
   lacks, or every drawn case was refused with ``NotImplementedError``.
+
+A failure is not the end of a check. One loud failure (an error on every projection case)
+would otherwise hide a quiet one (packed lengths ignored), so after each failure the
+runner looks for the condition that triggers it: it re-runs the check with each feature
+of the shrunk counterexample excluded in turn (``bidirectional``, ``float64``, ...), and
+the features whose exclusion makes the check pass are the condition ("fails when
+bidirectional and multi_layer"). Then it checks again with that condition excluded, which
+finds the next distinct failure or shows that the rest passes. Up to ``MAX_FAILURES``
+failures are kept, each with its own shrunk counterexample and condition.
+
+Every example also reports how close its numeric comparisons came to their limits
+(observed error / allowed error); hypothesis's targeted search steers towards larger
+ratios, and the outcome keeps the largest (``max_ratio``) with the case that produced it.
 
 Pure library code over ``spec``: the pytest plugin and the project's tests both use it.
 """
@@ -17,35 +29,102 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from enum import Enum
 
-from hypothesis import given, reject
+import torch
+from hypothesis import Phase, given, reject, target
 from hypothesis import seed as hypothesis_seed
 from hypothesis import settings as Settings
 from hypothesis.errors import Flaky, Unsatisfiable
+from hypothesis.stateful import get_state_machine_test
 
-from spec.capabilities import BEYOND_CORE, supported
-from spec.errors import ImplementationError, NotApplicable, Violation
+from spec import tolerance
+from spec.asserts import observing_ratios
+from spec.capabilities import BEYOND_CORE, FEATURES, supported
+from spec.errors import ImplementationError, NotApplicable, Violation, qualified_name
 from spec.harness import Subject
 from spec.invariants import Invariant
+from spec.vocabulary import Status
+
+#: Distinct failures kept per check; each costs a shrink and a search for its condition.
+MAX_FAILURES = 3
+#: Tensors up to this many elements are kept with a failure, for the report's pictures.
+PICTURE_ELEMENTS = 4096
+
+
+def _plain(pairs: list[tuple[str, object]]) -> dict:
+    """``asdict``'s dict factory: enum members as their plain strings, so that an outcome
+    crosses the xdist boundary (execnet) and serialises as JSON unchanged."""
+    return {k: str(v) if isinstance(v, Enum) else v for k, v in pairs}
+
+
+@dataclass
+class Failure:
+    """One distinct failure of a check: its shrunk counterexample and what triggers it."""
+
+    status: Status
+    message: str
+    counterexample: dict | None
+    #: A stable key for what failed: a violation's ``check``, or ``error:<kind>:<type>``.
+    kind: str
+    #: The features that trigger it, and in words: {"features": [...], "text": "..."}.
+    condition: dict | None = None
+    hypothesis_reproduce: str | None = None
+    #: Filled in by the plugin: a command that reproduces it, and a standalone script.
+    reproduce: str | None = None
+    script: str | None = None
+    #: Expected and actual tensors of a failed comparison, when small enough to draw.
+    tensors: dict | None = None
+    #: The features excluded while this failure was searched for (none for the first).
+    excluded: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return asdict(self, dict_factory=_plain)
 
 
 @dataclass
 class Outcome:
-    status: str
+    status: Status
     examples: int = 0
     not_applicable_examples: int = 0
     duration_s: float = 0.0
     counterexample: dict | None = None
     message: str | None = None
     hypothesis_reproduce: str | None = None
+    reproduce: str | None = None
     not_applicable_reasons: dict[str, int] = field(default_factory=dict)
+    failures: list[dict] = field(default_factory=list)
+    #: The features whose exclusion was needed for the rest to pass, and the status of
+    #: the check on that rest (None when nothing failed).
+    passes_without: list[str] | None = None
+    rest_status: Status | None = None
     #: For a failure or error: the status of the same check on core cases only (one
     #: unidirectional layer, dense input), which decides the "core" conformance level.
-    core_status: str | None = None
+    core_status: Status | None = None
+    #: The largest observed error / allowed error over every numeric comparison made.
+    max_ratio: float | None = None
+    worst_case: dict | None = None
+    #: Set for a declared known failure: the implementation's reason.
+    known_failure_reason: str | None = None
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        return asdict(self, dict_factory=_plain)
+
+
+@dataclass
+class _Attempt:
+    """One hypothesis run of a check on one restriction of the implementation."""
+
+    status: Status
+    failure: Failure | None = None
+    examples: int = 0
+    not_applicable: Counter = field(default_factory=Counter)
+    max_ratio: float | None = None
+    worst_case: dict | None = None
+    failing_features: frozenset[str] = frozenset()
+    message: str | None = None
 
 
 def _blob(exc: BaseException) -> str | None:
@@ -55,80 +134,230 @@ def _blob(exc: BaseException) -> str | None:
     return None
 
 
-def run_check(subject: Subject, invariant: Invariant, settings: Settings,
-              seed: int | None = None, *, core_only: bool = False) -> Outcome:
-    """Check ``invariant`` on ``subject`` under ``settings``; never raises for a verdict.
+def _pictures(exc: BaseException) -> dict | None:
+    tensors = getattr(exc, "tensors", None)
+    if not tensors or tensors["expected"].numel() > PICTURE_ELEMENTS:
+        return None
+    return {"dims": tensors["dims"], "expected": tensors["expected"].tolist(),
+            "actual": tensors["actual"].tolist()}
 
-    A failure or error is checked again on core cases only (``core_status``), unless
-    this is that second check (``core_only``).
-    """
-    start = time.perf_counter()
+
+def _failure(exc: BaseException, case, excluded: frozenset[str]) -> Failure:
+    first = exc
+    if isinstance(exc, Flaky):  # it failed, then passed on the same input
+        inner = [e for e in getattr(exc, "exceptions", ())
+                 if isinstance(e, (Violation, ImplementationError))]
+        first = inner[0] if inner else exc
+    if isinstance(first, Violation):
+        status, kind = Status.FAILED, str(first.detail.get("check", "violation"))
+        detail = first.detail
+    else:
+        status, detail = Status.ERROR, {}
+        kind = (f"error:{first.kind}:{first.exception or ''}"
+                if isinstance(first, ImplementationError)
+                else f"error:{qualified_name(type(first))}")
+    message = str(first)
+    if isinstance(exc, Flaky):
+        message = ("not reproducible: the same input gave a different result when hypothesis "
+                   f"replayed it (non-deterministic?); first: {first}")
+    return Failure(status=status, message=message, kind=kind,
+                   counterexample={"case": case.describe() if case else None, **detail},
+                   hypothesis_reproduce=_blob(exc), tensors=_pictures(first),
+                   excluded=sorted(excluded))
+
+
+def _attempt(subject: Subject, invariant: Invariant, settings: Settings, seed: int | None,
+             digest: str, on_case: Callable[[dict], None] | None) -> _Attempt:
     caps = supported(subject.unsupported)
-    missing = invariant.missing(caps)
-    if missing:
-        return Outcome("not_applicable", message=(
-            f"needs {', '.join(sorted(missing))}, which {subject.name} does not support "
-            "(declared unsupported, or a backend, which has no autograd)"))
-    counts: Counter = Counter()
-    reasons: Counter = Counter()
+    if invariant.missing(caps):
+        return _Attempt(Status.NOT_APPLICABLE)
+    result = _Attempt(Status.PASSED)
     last: dict = {}
 
     def check(drawn) -> None:
         case, extra = drawn if isinstance(drawn, tuple) else (drawn, None)
-        last.clear()
         last["case"] = case
+        if on_case is not None:
+            on_case(case.describe())
+        ratios: list[float] = []
         try:
-            invariant.check(subject, case, *(() if extra is None else (extra,)))
+            with observing_ratios(ratios.append):
+                invariant.check(subject, case, *(() if extra is None else (extra,)))
         except NotApplicable as exc:
-            counts["not_applicable"] += 1
-            reasons[str(exc)] += 1
+            result.not_applicable[str(exc)] += 1
             reject()
-        except (Violation, ImplementationError) as exc:
-            last["error"] = exc
+        except (Violation, ImplementationError):
             raise
         except Exception as exc:  # the check itself tripped over what came back
-            last["error"] = exc
             raise ImplementationError(
-                f"checking crashed with {type(exc).__name__}: {exc} (the implementation's "
-                "result may have an unexpected form)") from exc
-        counts["examples"] += 1
+                f"checking crashed with {qualified_name(type(exc))}: {exc} (the "
+                "implementation's result may have an unexpected form)",
+                kind="check-crashed", exception=qualified_name(type(exc))) from exc
+        result.examples += 1
+        if ratios:
+            worst = max(ratios)
+            target(min(worst, 1e6), label="observed error / allowed error")
+            if result.max_ratio is None or worst > result.max_ratio:
+                result.max_ratio = worst
+                result.worst_case = {"ratio": worst, "case": case.describe()}
 
-    key = f"{subject.name}:{invariant.id}{':core' if core_only else ''}"
-    check._hypothesis_internal_add_digest = key.encode()  # its own example-database entry
-    test = given(invariant.strategy(caps))(check)
-    if seed is not None:
-        test = hypothesis_seed(seed)(test)
-    test = settings(test)  # after seed(), which would otherwise turn the database off
-    outcome = Outcome("passed")
+    if invariant.machine is not None:
+        test = _machine_test(subject, invariant, settings, digest, result, last)
+        if seed is not None:
+            test = hypothesis_seed(seed)(test)
+    else:
+        check._hypothesis_internal_add_digest = digest.encode()  # its own database entry
+        test = given(invariant.strategy(caps))(check)
+        if seed is not None:
+            test = hypothesis_seed(seed)(test)
+        test = settings(test)  # after seed(), which would otherwise turn the database off
     try:
         test()
     except Unsatisfiable:
-        outcome.status = "not_applicable"
-        outcome.message = "every drawn case was refused: " + "; ".join(sorted(reasons))
+        result.status = Status.NOT_APPLICABLE
+        result.message = "every drawn case was refused: " + "; ".join(
+            sorted(result.not_applicable))
     except (Violation, ImplementationError, Flaky) as exc:
-        failing = last.get("case")
-        first = exc
-        if isinstance(exc, Flaky):  # it failed, then passed on the same input
-            inner = [e for e in getattr(exc, "exceptions", ())
-                     if isinstance(e, (Violation, ImplementationError))]
-            first = inner[0] if inner else exc
-        detail = first.detail if isinstance(first, Violation) else {}
-        outcome.status = "error" if isinstance(first, ImplementationError) else "failed"
-        outcome.message = str(first)
-        if isinstance(exc, Flaky):
-            outcome.message = ("not reproducible: the same input gave a different result when "
-                               f"hypothesis replayed it (non-deterministic?); first: {first}")
-        outcome.counterexample = {"case": failing.describe() if failing else None, **detail}
-        outcome.hypothesis_reproduce = _blob(exc)
-        counts["examples"] += 1
+        case = last.get("case")
+        result.failure = _failure(exc, case, subject.excluded)
+        lifecycle = getattr(exc, "lifecycle", None)
+        if lifecycle is not None:  # a state machine: the case is the module and its steps
+            result.failure.counterexample = {**result.failure.counterexample, **lifecycle}
+        result.status = result.failure.status
+        result.failing_features = case.features() if case is not None else frozenset()
+        result.examples += 1
     except Exception as exc:  # hypothesis refused to run the check; keep the run going
-        outcome.status = "error"
-        outcome.message = f"the check could not run: {type(exc).__name__}: {exc}"
-    if outcome.status in ("failed", "error") and not core_only:
-        core = Subject(subject.name, subject.factory, subject.unsupported | BEYOND_CORE)
-        outcome.core_status = run_check(core, invariant, settings, seed, core_only=True).status
-    outcome.examples = counts["examples"]
-    outcome.not_applicable_examples = counts["not_applicable"]
-    outcome.not_applicable_reasons = dict(reasons)
+        result.status = Status.ERROR
+        result.failure = Failure(Status.ERROR, f"the check could not run: "
+                                 f"{qualified_name(type(exc))}: {exc}", None,
+                                 kind="error:check-could-not-run")
+    return result
+
+
+def _machine_test(subject: Subject, invariant: Invariant, settings: Settings, digest: str,
+                  result: _Attempt, last: dict):
+    """The hypothesis test that runs ``invariant``'s state machine on ``subject``."""
+    machine = invariant.machine(subject)
+
+    class Counted(machine):
+        def teardown(self) -> None:
+            result.examples += 1
+            super().teardown()
+
+    test = get_state_machine_test(Counted, settings=Settings(settings, **MACHINE_SETTINGS))
+    test.hypothesis.inner_test._hypothesis_internal_add_digest = digest.encode()
+    last["case"] = None
+    return test
+
+
+#: Steps per state-machine run: long enough for call, update, call again, short enough
+#: that a profile's examples stay affordable.
+MACHINE_SETTINGS = {"stateful_step_count": 12}
+
+
+def _without_shrinking(settings: Settings) -> Settings:
+    return Settings(settings, phases=[p for p in settings.phases if p != Phase.shrink])
+
+
+def describe_condition(features: frozenset[str]) -> str:
+    """``"when bidirectional=True and num_layers > 1"`` for {bidirectional, multi_layer}."""
+    if not features:
+        return "on every kind of case tried"
+    return "when " + " and ".join(FEATURES[f] for f in sorted(features))
+
+
+def _condition(subject: Subject, invariant: Invariant, settings: Settings, seed: int | None,
+               digest: str, failing: frozenset[str]) -> frozenset[str]:
+    """The features of a failing case whose exclusion, one at a time, makes the check pass:
+    together they are what triggers the failure."""
+    probe = _without_shrinking(settings)
+    needed = set()
+    for feature in sorted(failing - invariant.requires):
+        narrower = subject.restricted(frozenset({feature}))
+        attempt = _attempt(narrower, invariant, probe, seed, f"{digest}:without:{feature}", None)
+        if attempt.status == Status.PASSED and attempt.examples:
+            needed.add(feature)
+    return frozenset(needed)
+
+
+def run_check(subject: Subject, invariant: Invariant, settings: Settings,
+              seed: int | None = None, *, explore: bool = True,
+              declared_tolerance: dict | None = None,
+              on_case: Callable[[dict], None] | None = None) -> Outcome:
+    """Check ``invariant`` on ``subject`` under ``settings``; never raises for a verdict.
+
+    With ``explore``, a failure is followed by the search for its condition and for
+    further distinct failures (see the module docstring); ``declared_tolerance`` is the
+    implementation's own (``spec.tolerance.declared_tolerance``); ``on_case`` hears each
+    case before it runs (the crash watch notes it).
+    """
+    start = time.perf_counter()
+    missing = invariant.missing(supported(subject.unsupported))
+    if missing:
+        declared_gaps = sorted(missing & subject.unsupported)
+        reason = (f"{subject.name} declares it lacks {', '.join(declared_gaps)}"
+                  if declared_gaps else
+                  f"{subject.name} is a backend, which has no autograd")
+        return Outcome(Status.NOT_APPLICABLE,
+                       message=f"needs {', '.join(sorted(missing))}: {reason}")
+    digest = f"{subject.name}:{invariant.id}"
+    if subject.excluded:
+        digest += f":without:{','.join(sorted(subject.excluded))}"
+    torch_state = torch.get_rng_state()
+    with tolerance.declared(declared_tolerance):
+        attempt = _attempt(subject, invariant, settings, seed, digest, on_case)
+        outcome = Outcome(attempt.status, examples=attempt.examples,
+                          max_ratio=attempt.max_ratio, worst_case=attempt.worst_case,
+                          not_applicable_reasons=dict(attempt.not_applicable),
+                          message=attempt.message)
+        counted = Counter(attempt.not_applicable)
+        excluded: frozenset[str] = frozenset()
+        while attempt.failure is not None:
+            failure = attempt.failure
+            outcome.failures.append(failure)
+            if not explore or len(outcome.failures) >= MAX_FAILURES:
+                break
+            trigger = _condition(subject.restricted(excluded), invariant, settings, seed,
+                                 digest, attempt.failing_features)
+            failure.condition = {"features": sorted(trigger),
+                                 "text": describe_condition(trigger)}
+            if not trigger:
+                break
+            excluded |= trigger
+            torch.set_rng_state(torch_state)
+            narrower = subject.restricted(excluded)
+            attempt = _attempt(narrower, invariant, settings, seed,
+                               f"{subject.name}:{invariant.id}:without:"
+                               f"{','.join(sorted(narrower.excluded))}", on_case)
+            outcome.examples += attempt.examples
+            counted.update(attempt.not_applicable)
+            if attempt.max_ratio is not None and (outcome.max_ratio is None
+                                                  or attempt.max_ratio > outcome.max_ratio):
+                outcome.max_ratio, outcome.worst_case = attempt.max_ratio, attempt.worst_case
+            if attempt.failure is None:
+                outcome.passes_without = sorted(excluded)
+                outcome.rest_status = attempt.status
+        if outcome.failures:
+            first = outcome.failures[0]
+            outcome.status, outcome.message = first.status, first.message
+            outcome.counterexample = first.counterexample
+            outcome.hypothesis_reproduce = first.hypothesis_reproduce
+            outcome.core_status = _core_status(subject, invariant, settings, seed, digest,
+                                               outcome, excluded)
+    outcome.failures = [f.as_dict() for f in outcome.failures]
+    outcome.not_applicable_examples = sum(counted.values())
+    outcome.not_applicable_reasons = dict(counted)
     outcome.duration_s = round(time.perf_counter() - start, 4)
     return outcome
+
+
+def _core_status(subject: Subject, invariant: Invariant, settings: Settings,
+                 seed: int | None, digest: str, outcome: Outcome,
+                 excluded: frozenset[str]) -> Status:
+    """The check's status on core cases: known already when the rest passed without
+    features beyond core, else checked (without shrinking: only the status is needed)."""
+    if outcome.rest_status in (Status.PASSED, Status.NOT_APPLICABLE) and excluded <= BEYOND_CORE:
+        return Status.PASSED
+    core = subject.restricted(BEYOND_CORE)
+    return _attempt(core, invariant, _without_shrinking(settings), seed, f"{digest}:core",
+                    None).status

@@ -6,15 +6,19 @@ implementations and every invariant in ``spec.invariants``; ids read ``impl:inva
 
 import pytest
 
-from conformance.plugin import OUTCOME_KEY, state
+from conformance.plugin import conformance_run
+from conformance.session import OUTCOME_KEY
+from spec.vocabulary import Status
 
 
 def test_conformance(impl: str, invariant_id: str, request) -> None:
-    outcome = state(request.config).check(impl, invariant_id)
+    outcome = conformance_run(request.config).check(impl, invariant_id)
     request.node.user_properties.append((OUTCOME_KEY, outcome))
-    message = outcome["message"]
-    if outcome["status"] == "not_applicable":
+    status, message = Status(outcome["status"]), outcome["message"]
+    if status == Status.NOT_APPLICABLE:
         pytest.skip(f"not applicable: {message}")
-    if outcome["status"] in ("failed", "error"):
-        reproduce = outcome.get("reproduce")
-        pytest.fail(f"[{outcome['status']}] {message}\nreproduce: {reproduce}", pytrace=False)
+    if status == Status.KNOWN_FAILURE:
+        pytest.xfail(f"known failure ({outcome['known_failure_reason']}): {message}")
+    if status.is_bad:
+        pytest.fail(f"[{status}] {message}\nreproduce: {outcome.get('reproduce')}",
+                    pytrace=False)

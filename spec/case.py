@@ -4,18 +4,26 @@ Tensors are stored in canonical layout whatever the configuration says: ``x`` is
 seq-first ``(L, N, input_size)``; ``hx`` is ``(h0 (D*nl, N, H_out), c0 (D*nl, N, H))``
 or None. ``spec.harness`` turns them into what the implementation is called with
 (batch-first, unbatched 2-D, or a ``PackedSequence``).
+
+The methods below are the slices and rearrangements that metamorphic invariants make of
+a case (one batch column, one layer, one direction, a permutation of the batch); each
+keeps the weights, input, state and lengths consistent with one another.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import torch
 
 from spec.config import LSTMConfig
+from spec.vocabulary import Form
 
-FORMS = ("batched", "unbatched", "packed")
+#: Short names of the dtypes the spec draws, as results.json writes them.
+DTYPE_NAMES = {torch.float32: "float32", torch.float64: "float64",
+               torch.float16: "float16", torch.bfloat16: "bfloat16"}
 
 
 @dataclass(frozen=True)
@@ -25,7 +33,7 @@ class Case:
     weights: dict[str, torch.Tensor] = field(repr=False)
     x: torch.Tensor = field(repr=False)
     hx: tuple[torch.Tensor, torch.Tensor] | None = field(default=None, repr=False)
-    form: str = "batched"
+    form: Form = Form.BATCHED
     lengths: tuple[int, ...] | None = None
     enforce_sorted: bool = False
     training: bool = False
@@ -41,8 +49,75 @@ class Case:
     def batch(self) -> int:
         return self.x.shape[1]
 
+    @property
+    def top(self) -> int:
+        """The row of the top layer's forward direction in h_n and c_n."""
+        return (self.config.num_layers - 1) * self.config.num_directions
+
+    @property
+    def dtype_name(self) -> str:
+        return DTYPE_NAMES[self.dtype]
+
     def replace(self, **changes) -> Case:
         return replace(self, **changes)
+
+    # -- slices and rearrangements ------------------------------------------------------
+
+    def column(self, b: int) -> Case:
+        """Batch column b as a batch of one."""
+        hx = None if self.hx is None else (self.hx[0][:, b:b + 1], self.hx[1][:, b:b + 1])
+        lengths = None if self.lengths is None else (self.lengths[b],)
+        return self.replace(x=self.x[:, b:b + 1], hx=hx, lengths=lengths, enforce_sorted=False)
+
+    def permuted(self, perm: Sequence[int]) -> Case:
+        """The batch reordered so that new column j is old column ``perm[j]``."""
+        p = torch.tensor(list(perm), dtype=torch.long)
+        hx = None if self.hx is None else (self.hx[0][:, p], self.hx[1][:, p])
+        lengths = None if self.lengths is None else tuple(self.lengths[i] for i in perm)
+        return self.replace(x=self.x[:, p], hx=hx, lengths=lengths, enforce_sorted=False)
+
+    def widened(self) -> Case:
+        """Batch columns added (copies of column 0) until N differs from both D*num_layers
+        and T: shape checks cannot tell (N, rows) from (rows, N), or (N, T) from (T, N),
+        otherwise."""
+        case = self
+        while case.batch in (case.config.state_rows, case.seq_len):
+            lengths = None if case.lengths is None else (*case.lengths, case.lengths[0])
+            hx = None if case.hx is None else tuple(torch.cat([s, s[:, :1]], 1) for s in case.hx)
+            case = case.replace(x=torch.cat([case.x, case.x[:, :1]], 1), hx=hx, lengths=lengths,
+                                enforce_sorted=False)
+        return case
+
+    def layer(self, k: int) -> Case:
+        """Layer k as a one-layer case in eval mode: ``_l{k}`` weights become ``_l0``, and
+        its state rows ``[k*D:(k+1)*D]`` become the whole state."""
+        c = self.config
+        D = c.num_directions
+        config = c.replace(num_layers=1, dropout=0.0,
+                           input_size=c.input_size if k == 0 else D * c.h_out)
+        weights = {name.replace(f"_l{k}", "_l0"): w for name, w in self.weights.items()
+                   if name.split("_l")[1].split("_")[0] == str(k)}
+        hx = None if self.hx is None else (self.hx[0][k * D:(k + 1) * D],
+                                           self.hx[1][k * D:(k + 1) * D])
+        return self.replace(config=config, weights=weights, hx=hx, training=False)
+
+    def direction(self, d: int) -> Case:
+        """Direction d (0 forward, 1 backward) of a one-layer case, as a unidirectional
+        case running that direction's weights (``_reverse`` dropped from their names)."""
+        suffix = self.config.suffixes()[d]
+        weights = {k.replace(suffix, "") if suffix else k: v for k, v in self.weights.items()
+                   if k.endswith("_reverse") == (suffix == "_reverse")}
+        hx = None if self.hx is None else (self.hx[0][d:d + 1], self.hx[1][d:d + 1])
+        return self.replace(config=self.config.replace(bidirectional=False), weights=weights,
+                            hx=hx)
+
+    def zero_state(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Zeros in the shape of (h0, c0)."""
+        c = self.config
+        return (torch.zeros(c.state_rows, self.batch, c.h_out, dtype=self.dtype),
+                torch.zeros(c.state_rows, self.batch, c.hidden_size, dtype=self.dtype))
+
+    # -- what it is -----------------------------------------------------------------------
 
     @functools.cached_property
     def magnitude(self) -> float:
@@ -60,14 +135,14 @@ class Case:
     def features(self) -> frozenset[str]:
         """The capabilities (``spec.capabilities.FEATURES``) this case exercises."""
         c = self.config
-        used = {"float32" if self.dtype == torch.float32 else "float64"}
+        used = {self.dtype_name}
         used |= {"multi_layer"} if c.num_layers > 1 else set()
         used |= {"bidirectional"} if c.bidirectional else set()
         used |= {"proj_size"} if c.proj_size else set()
         used |= {"no_bias"} if not c.bias else set()
-        used |= {"batch_first"} if c.batch_first and self.form == "batched" else set()
-        used |= {"unbatched"} if self.form == "unbatched" else set()
-        used |= {"packed"} if self.form == "packed" else set()
+        used |= {"batch_first"} if c.batch_first and self.form == Form.BATCHED else set()
+        used |= {"unbatched"} if self.form == Form.UNBATCHED else set()
+        used |= {"packed"} if self.form == Form.PACKED else set()
         used |= {"initial_state"} if self.hx is not None else set()
         used |= {"dropout"} if self.training and c.dropout > 0 and c.num_layers > 1 else set()
         return frozenset(used)
@@ -80,12 +155,12 @@ class Case:
         """A JSON-able summary: enough to read the case and to rebuild it from its seed."""
         return {
             **self.config.kwargs(),
-            "dtype": str(self.dtype).removeprefix("torch."),
-            "form": self.form,
+            "dtype": self.dtype_name,
+            "form": str(self.form),
             "seq_len": self.seq_len,
             "batch": self.batch,
             "lengths": list(self.lengths) if self.lengths is not None else None,
-            "enforce_sorted": self.enforce_sorted if self.form == "packed" else None,
+            "enforce_sorted": self.enforce_sorted if self.form == Form.PACKED else None,
             "initial_state": self.hx is not None,
             "training": self.training,
             "weight_seed": self.weight_seed,

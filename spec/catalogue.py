@@ -1,20 +1,28 @@
 """The invariant catalogue as Markdown: ``python -m spec.catalogue > docs/INVARIANTS.md``.
 
 ``docs/INVARIANTS.md`` is this module's output, committed; a test in ``tests/`` fails
-when the two differ, so the documentation cannot drift from ``spec.invariants``.
+when the two differ, so the documentation cannot drift from ``spec.invariants``. Each
+chapter's heading is the first line of its module's docstring.
 """
 
 from __future__ import annotations
 
+import importlib
+
 from spec.capabilities import FEATURES
 from spec.invariants import INVARIANTS
+
+
+def _chapter_title(chapter: str) -> str:
+    doc = importlib.import_module(f"spec.invariants.{chapter}").__doc__ or chapter
+    return doc.strip().splitlines()[0].rstrip(".")
 
 
 def markdown() -> str:
     lines = [
         "# Invariants",
         "",
-        "Generated from `spec/invariants.py` by `python -m spec.catalogue > "
+        "Generated from `spec/invariants/` by `python -m spec.catalogue > "
         "docs/INVARIANTS.md`; do not edit by hand (`tests/test_catalogue.py` checks it).",
         "",
         "Notation: `o` is the output read seq-first (`o[t, n, :]`), padded with zeros for "
@@ -28,7 +36,12 @@ def markdown() -> str:
     for n, inv in enumerate(INVARIANTS, 1):
         needs = ", ".join(f"`{r}`" for r in sorted(inv.requires)) or "-"
         lines.append(f"| {n} | [`{inv.id}`](#{inv.id}) | {inv.title} | {needs} |")
+    chapter = None
     for inv in INVARIANTS:
+        if inv.chapter != chapter:
+            chapter = inv.chapter
+            lines += ["", f"# {_chapter_title(chapter)}", "",
+                      f"From `spec/invariants/{chapter}.py`."]
         lines += ["", f"## {inv.id}", "", f"**{inv.title}.** {inv.statement}", "",
                   f"Checks: `{inv.expression}`", ""]
         if inv.requires:

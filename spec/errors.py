@@ -12,16 +12,45 @@ from __future__ import annotations
 
 
 class Violation(AssertionError):
-    """An invariant does not hold; ``detail`` is the JSON-able counterexample detail."""
+    """An invariant does not hold.
 
-    def __init__(self, message: str, detail: dict | None = None) -> None:
+    ``detail`` is the JSON-able description of the difference (``detail["check"]`` names
+    the comparison); ``tensors``, when the violation compared two tensors, holds them
+    (float64, ``expected`` and ``actual``, with their ``dims``) for the report's pictures.
+    """
+
+    def __init__(self, message: str, detail: dict | None = None, *,
+                 tensors: dict | None = None) -> None:
         super().__init__(message)
         self.detail = detail or {}
+        self.tensors = tensors
 
 
 class ImplementationError(Exception):
-    """The implementation under test raised, or returned junk."""
+    """The implementation under test raised, or returned junk.
+
+    ``kind`` is a stable key for what went wrong (``"raised"``, ``"returned"``,
+    ``"check-crashed"``); ``exception`` the qualified name of what it raised, if anything.
+    """
+
+    def __init__(self, message: str, *, kind: str = "raised",
+                 exception: str | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.exception = exception
 
 
 class NotApplicable(Exception):
     """This case is outside what the implementation supports."""
+
+
+class DeclarationError(Exception):
+    """A record of the specification (an invariant, its cases) is malformed; raised when
+    the module that declares it is imported."""
+
+
+def qualified_name(cls: type) -> str:
+    """``torch.nn.utils.rnn.PackedSequence``, not ``PackedSequence``: a look-alike from
+    another module must not read as the real thing."""
+    module = getattr(cls, "__module__", None)
+    return cls.__qualname__ if module in (None, "builtins") else f"{module}.{cls.__qualname__}"

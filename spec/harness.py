@@ -17,6 +17,7 @@ wrong structure too; a result of the wrong shape or with NaN/inf is a ``Violatio
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -26,10 +27,22 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 from spec.asserts import assert_finite, assert_shape
 from spec.case import Case
 from spec.config import LSTMConfig
-from spec.errors import ImplementationError, NotApplicable, Violation
+from spec.errors import ImplementationError, NotApplicable, Violation, qualified_name
+from spec.vocabulary import Form
 
 STATE_DIMS = ("row", "batch", "feature")
 OUTPUT_DIMS = ("t", "batch", "feature")
+
+
+class _FromCase:
+    """The default of ``Subject.call``'s ``hx`` and ``lengths``: take the case's (None
+    already means "call without one")."""
+
+    def __repr__(self) -> str:
+        return "FROM_CASE"
+
+
+FROM_CASE = _FromCase()
 
 
 @dataclass
@@ -42,14 +55,18 @@ class Result:
     c_n: torch.Tensor
     raw: torch.Tensor | PackedSequence
 
+    @property
+    def triple(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return self.output, self.h_n, self.c_n
+
 
 def _describe(value: object) -> str:
     if isinstance(value, torch.Tensor):
         return f"Tensor{tuple(value.shape)}"
     if isinstance(value, (tuple, list)):
         inner = ", ".join(_describe(v) for v in value[:4])
-        return f"{type(value).__name__}({inner}{', ...' if len(value) > 4 else ''})"
-    return type(value).__name__
+        return f"{qualified_name(type(value))}({inner}{', ...' if len(value) > 4 else ''})"
+    return qualified_name(type(value))
 
 
 def _call(what: str, fn: Callable, *args, **kwargs):
@@ -60,42 +77,66 @@ def _call(what: str, fn: Callable, *args, **kwargs):
     except NotImplementedError as exc:
         raise NotApplicable(f"{what}: {exc or 'NotImplementedError'}") from exc
     except Exception as exc:
-        raise ImplementationError(f"{what} raised {type(exc).__name__}: {exc}") from exc
+        name = qualified_name(type(exc))
+        raise ImplementationError(f"{what} raised {name}: {exc}", kind="raised",
+                                  exception=name) from exc
+
+
+#: Called as ``observer(phase, seconds)`` after each build ("build") and call ("forward")
+#: of an implementation: the one supported way to time what the implementations do.
+CallObserver = Callable[[str, float], None]
 
 
 class Subject:
     """An implementation under test, as the invariants see it."""
 
-    def __init__(self, name: str, factory: Callable, unsupported: frozenset[str] = frozenset()):
+    def __init__(self, name: str, factory: Callable, unsupported: frozenset[str] = frozenset(),
+                 observer: CallObserver | None = None, excluded: frozenset[str] = frozenset()):
         self.name = name
         self.factory = factory
-        self.unsupported = frozenset(unsupported)
+        self.unsupported = frozenset(unsupported) | frozenset(excluded)
+        self.observer = observer
+        #: Capabilities the suite leaves out although the implementation has them (to look
+        #: past a failure); ``unsupported`` includes them.
+        self.excluded = frozenset(excluded)
+
+    def restricted(self, excluded: frozenset[str]) -> Subject:
+        """The same implementation, with cases that need ``excluded`` left out too."""
+        return Subject(self.name, self.factory, self.unsupported, self.observer,
+                       self.excluded | excluded)
+
+    def _observe(self, phase: str, start: float) -> None:
+        if self.observer is not None:
+            self.observer(phase, time.perf_counter() - start)
 
     def build(self, config: LSTMConfig, weights: dict, dtype: torch.dtype,
               training: bool = False):
         """A fresh module for ``config``, in ``dtype``, loaded with ``weights``."""
+        start = time.perf_counter()
         try:
             module = self.factory(**config.kwargs())
         except NotImplementedError as exc:
             raise NotApplicable(f"constructor: {exc or 'NotImplementedError'}") from exc
         except Exception as exc:
+            name = qualified_name(type(exc))
             raise ImplementationError(
-                f"constructor {self.name}(**{config.kwargs()}) raised {type(exc).__name__}: {exc}"
-            ) from exc
+                f"constructor {self.name}(**{config.kwargs()}) raised {name}: {exc}",
+                kind="raised", exception=name) from exc
         if dtype != torch.float32:
             if not hasattr(module, "to"):
                 raise NotApplicable(f"{dtype} needs module.to(dtype), which it lacks")
             module = _call(f"module.to({dtype})", module.to, dtype)
         _call("load_state_dict", module.load_state_dict, dict(weights))
         _call("train()" if training else "eval()", module.train if training else module.eval)
+        self._observe("build", start)
         return module
 
     def module_for(self, case: Case):
         return self.build(case.config, case.weights, case.dtype, case.training)
 
     def call(self, module, case: Case, x: torch.Tensor | None = None,
-             hx: tuple | None | str = "case", *, form: str | None = None,
-             lengths: tuple[int, ...] | None | str = "case") -> Result:
+             hx: tuple | None | _FromCase = FROM_CASE, *, form: Form | None = None,
+             lengths: tuple[int, ...] | None | _FromCase = FROM_CASE) -> Result:
         """Call ``module`` on ``x`` (canonical seq-first; default the case's) in ``form``.
 
         ``hx`` defaults to the case's; pass None to call without one. The result is
@@ -103,19 +144,19 @@ class Subject:
         """
         config = module_config = case.config
         x = case.x if x is None else x
-        hx = case.hx if isinstance(hx, str) else hx
+        hx = case.hx if hx is FROM_CASE else hx
         form = form or case.form
-        lengths = case.lengths if isinstance(lengths, str) else lengths
+        lengths = case.lengths if lengths is FROM_CASE else lengths
         L, N = x.shape[0], x.shape[1]
-        if form == "batched":
+        if form == Form.BATCHED:
             inp = x.transpose(0, 1).contiguous() if config.batch_first else x
             state = hx
-        elif form == "unbatched":
+        elif form == Form.UNBATCHED:
             if N != 1:
                 raise ValueError("unbatched form needs a batch of one")
             inp = x[:, 0]
             state = None if hx is None else (hx[0][:, 0], hx[1][:, 0])
-        elif form == "packed":
+        elif form == Form.PACKED:
             lengths = lengths or (L,) * N
             ordered = list(lengths) == sorted(lengths, reverse=True)
             inp = pack_padded_sequence(
@@ -125,7 +166,9 @@ class Subject:
         else:
             raise ValueError(f"unknown form {form!r}")
         args = (inp,) if state is None else (inp, state)
+        start = time.perf_counter()
         returned = _call(f"{self.name}(input{', hx' if state is not None else ''})", module, *args)
+        self._observe("forward", start)
         return self._read(returned, module_config, form, L, N, lengths, inp)
 
     def run(self, case: Case, **kwargs) -> Result:
@@ -139,36 +182,36 @@ class Subject:
             and isinstance(returned[1], (tuple, list)) and len(returned[1]) == 2
             and all(isinstance(s, torch.Tensor) for s in returned[1])
         )
-        want_out = PackedSequence if form == "packed" else torch.Tensor
+        want_out = PackedSequence if form == Form.PACKED else torch.Tensor
         if not ok or not isinstance(returned[0], want_out):
             raise ImplementationError(
                 f"returned {_describe(returned)}; expected (output, (h_n, c_n)) with output a "
-                f"{want_out.__name__} and h_n, c_n tensors"
-            )
+                f"{qualified_name(want_out)} and h_n, c_n torch.Tensor", kind="returned")
         raw, (h_n, c_n) = returned[0], returned[1]
         D, Ho, H, rows = config.num_directions, config.h_out, config.hidden_size, config.state_rows
-        if form == "packed":
+        if form == Form.PACKED:
             if not torch.equal(raw.batch_sizes, inp.batch_sizes):
                 raise Violation(
                     f"output PackedSequence batch_sizes {raw.batch_sizes.tolist()}, expected "
                     f"{inp.batch_sizes.tolist()} (the input's)",
-                    {"quantity": "output.batch_sizes"},
+                    {"check": "shape", "quantity": "output.batch_sizes"},
                 )
-            assert_shape(raw.data, (sum(lengths), D * Ho), "output.data (packed)")
+            assert_shape(raw.data, (sum(lengths), D * Ho), "output.data (packed)", name="output")
             output, _ = pad_packed_sequence(raw, total_length=L)
-        elif form == "unbatched":
-            assert_shape(raw, (L, D * Ho), "output (unbatched)")
+        elif form == Form.UNBATCHED:
+            assert_shape(raw, (L, D * Ho), "output (unbatched)", name="output")
             output = raw.unsqueeze(1)
         else:
             shape = (N, L, D * Ho) if config.batch_first else (L, N, D * Ho)
-            assert_shape(raw, shape, "output (batch_first)" if config.batch_first else "output")
+            assert_shape(raw, shape, "output (batch_first)" if config.batch_first else "output",
+                         name="output")
             output = raw.transpose(0, 1) if config.batch_first else raw
-        state_batch = () if form == "unbatched" else (N,)
-        assert_shape(h_n, (rows, *state_batch, Ho), "h_n")
-        assert_shape(c_n, (rows, *state_batch, H), "c_n")
-        if form == "unbatched":
+        state_batch = () if form == Form.UNBATCHED else (N,)
+        assert_shape(h_n, (rows, *state_batch, Ho), "h_n", name="h_n")
+        assert_shape(c_n, (rows, *state_batch, H), "c_n", name="c_n")
+        if form == Form.UNBATCHED:
             h_n, c_n = h_n.unsqueeze(1), c_n.unsqueeze(1)
         for what, t, dims in (("output", output, OUTPUT_DIMS), ("h_n", h_n, STATE_DIMS),
                               ("c_n", c_n, STATE_DIMS)):
-            assert_finite(t.detach(), what, dims)
+            assert_finite(t.detach(), what, dims)  # check "finite"
         return Result(output=output, h_n=h_n, c_n=c_n, raw=raw)

@@ -81,13 +81,18 @@ class BackendModule(nn.Module):
         return restore(as_tensor(out), as_tensor(h_n), as_tensor(c_n))
 
 
+#: What a backend may declare about itself, passed on to its drop-in class.
+DECLARATIONS = ("lstm_conformance_tolerance", "lstm_conformance_known_failures")
+
+
 def backend_module(backend: object, name: str | None = None) -> type[BackendModule]:
-    """A drop-in class for ``backend``; it inherits the backend's declared gaps, plus autograd."""
+    """A drop-in class for ``backend``; it inherits the backend's declarations (gaps, plus
+    autograd; a tolerance; known failures)."""
     unsupported = declared_unsupported(backend) | {"autograd"}
     cls_name = name or f"{type(backend).__name__}Module"
-    return type(
-        cls_name, (BackendModule,), {"backend": backend, UNSUPPORTED_ATTRIBUTE: unsupported}
-    )
+    declared = {a: getattr(backend, a) for a in DECLARATIONS if hasattr(backend, a)}
+    return type(cls_name, (BackendModule,),
+                {"backend": backend, UNSUPPORTED_ATTRIBUTE: unsupported, **declared})
 
 
 def is_backend(target: object) -> bool:

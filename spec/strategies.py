@@ -10,20 +10,31 @@ batches with unsorted lengths including 1, and explicit or absent initial state.
 
 Tensors are generated from a drawn seed rather than element by element: hypothesis
 shrinks the sizes, the seed and the scales, which is what makes a counterexample small.
+
+``Draws`` is the typed description of which cases an invariant is checked on; its fields
+are checked when it is made, so a misspelt or impossible restriction fails at import.
+With ``large=True`` one dimension (hidden size, input size, sequence length or batch) is
+pushed just past a common block boundary of kernels (``BOUNDARY_SIZES``), the others stay
+tiny: bugs of a partial last tile, a time chunk or a batch split show there, and
+shrinking moves the large dimension down the list to the smallest size that still fails.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import torch
 from hypothesis import event
 from hypothesis import strategies as st
 
 from spec.capabilities import FEATURES
-from spec.case import FORMS, Case
+from spec.case import Case
 from spec.config import LSTMConfig
+from spec.errors import DeclarationError
+from spec.vocabulary import ALL_FORMS, Form
 
 #: Weight magnitude: multiples of nn.LSTM's own init bound 1/sqrt(hidden_size).
 WEIGHT_SCALES = {"normal": 1.0, "tiny": 1e-3, "large": 3.0}
@@ -33,6 +44,15 @@ WEIGHT_SCALES = {"normal": 1.0, "tiny": 1e-3, "large": 3.0}
 INPUT_SCALES = {"unit": {torch.float32: 1.0, torch.float64: 1.0},
                 "saturating": {torch.float32: 100.0, torch.float64: 1000.0}}
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+#: Sizes just past (and at) the block boundaries of common kernels: warps of 32, tiles of
+#: 16 to 128, time chunks of 64. Listed smallest first, which is where shrinking goes.
+BOUNDARY_SIZES = {
+    "hidden_size": (9, 17, 33, 64, 65, 127, 129),
+    "input_size": (9, 17, 33, 64, 65, 127, 129),
+    "seq_len": (17, 33, 65, 129, 257),
+    "batch": (17, 33, 65),
+}
 
 ALL = frozenset(FEATURES)
 
@@ -72,39 +92,95 @@ def _pick(value, options):
     return st.just(value) if value is not None else st.sampled_from(options)
 
 
-@st.composite
-def configs(
-    draw,
-    *,
-    supported: Iterable[str] = ALL,
-    bidirectional: bool | None = None,
-    min_layers: int = 1,
-    max_layers: int = 3,
-    proj: bool | None = None,
-    bias: bool | None = None,
-    batch_first: bool | None = None,
-    dropout: bool | None = None,
-) -> LSTMConfig:
-    """An ``LSTMConfig`` within what the implementation supports.
+@dataclass(frozen=True, kw_only=True)
+class Draws:
+    """Which cases an invariant is checked on. A field left at None is drawn; one set to a
+    value is fixed. ``proj`` means proj_size > 0, ``dropout`` means dropout > 0 (it only
+    matters in training); ``large`` pushes one dimension past a block boundary."""
 
-    A keyword left at None is drawn; one set to a value is fixed. ``proj`` means
-    proj_size > 0, ``dropout`` means dropout > 0 (it only matters in training).
-    """
+    forms: tuple[Form, ...] = ALL_FORMS
+    dtypes: tuple[str, ...] = tuple(DTYPES)
+    initial_state: bool | None = None
+    training: bool = False
+    min_seq_len: int = 1
+    max_seq_len: int = 8
+    max_batch: int = 5
+    weight_scales: tuple[str, ...] = tuple(WEIGHT_SCALES)
+    input_scales: tuple[str, ...] = tuple(INPUT_SCALES)
+    bidirectional: bool | None = None
+    min_layers: int = 1
+    max_layers: int = 3
+    proj: bool | None = None
+    bias: bool | None = None
+    batch_first: bool | None = None
+    dropout: bool | None = None
+    large: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "forms", tuple(Form(f) for f in self.forms))
+        for name, known in (("dtypes", DTYPES), ("weight_scales", WEIGHT_SCALES),
+                            ("input_scales", INPUT_SCALES)):
+            unknown = sorted(set(getattr(self, name)) - set(known))
+            if unknown or not getattr(self, name):
+                raise DeclarationError(f"{name}={getattr(self, name)!r}: unknown {unknown}; "
+                                       f"known: {sorted(known)}")
+        if not 1 <= self.min_seq_len <= self.max_seq_len or self.max_batch < 1:
+            raise DeclarationError(f"empty size range: seq_len {self.min_seq_len}.."
+                                   f"{self.max_seq_len}, batch 1..{self.max_batch}")
+        if not 1 <= self.min_layers <= self.max_layers:
+            raise DeclarationError(f"empty layer range {self.min_layers}..{self.max_layers}")
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls)]
+
+    def implied_requirements(self) -> frozenset[str]:
+        """The capabilities that these cases cannot do without."""
+        forms = set(self.forms)
+        implied = {
+            "multi_layer": self.min_layers >= 2,
+            "bidirectional": self.bidirectional is True,
+            "proj_size": self.proj is True,
+            "no_bias": self.bias is False,
+            "batch_first": self.batch_first is True and forms == {Form.BATCHED},
+            "packed": forms == {Form.PACKED},
+            "unbatched": forms == {Form.UNBATCHED},
+            "initial_state": self.initial_state is True,
+            "dropout": self.training and self.dropout is True,
+        }
+        return frozenset(name for name, needed in implied.items() if needed)
+
+
+@st.composite
+def configs(draw, *, supported: Iterable[str] = ALL, draws: Draws = Draws(),
+            large: str | None = None) -> LSTMConfig:
+    """An ``LSTMConfig`` within what the implementation supports and ``draws`` allows;
+    ``large`` names the dimension (``hidden_size`` or ``input_size``) to push past a
+    block boundary, if any."""
     supported = frozenset(supported)
-    if "multi_layer" not in supported:
-        max_layers = 1
-    num_layers = draw(st.integers(min_layers, max(min_layers, max_layers)))
-    bidi = draw(_pick(bidirectional, [False, True] if "bidirectional" in supported else [False]))
-    use_proj = draw(_pick(proj, [False, True] if "proj_size" in supported else [False]))
-    hidden = draw(st.integers(2 if use_proj else 1, 6))
-    proj_size = draw(st.integers(1, hidden - 1)) if use_proj else 0
-    with_bias = draw(_pick(bias, [True, False] if "no_bias" in supported else [True]))
-    bf = draw(_pick(batch_first, [False, True] if "batch_first" in supported else [False]))
+    max_layers = draws.max_layers if "multi_layer" in supported else 1
+    num_layers = draw(st.integers(draws.min_layers, max(draws.min_layers, max_layers)))
+    bidi = draw(_pick(draws.bidirectional,
+                      [False, True] if "bidirectional" in supported else [False]))
+    use_proj = draw(_pick(draws.proj, [False, True] if "proj_size" in supported else [False]))
+    if large == "hidden_size":
+        hidden = draw(st.sampled_from(BOUNDARY_SIZES["hidden_size"]))
+    else:
+        hidden = draw(st.integers(2 if use_proj else 1, 6))
+    proj_size = draw(st.integers(1, min(hidden - 1, 6))) if use_proj else 0
+    with_bias = draw(_pick(draws.bias, [True, False] if "no_bias" in supported else [True]))
+    bf = draw(_pick(draws.batch_first,
+                    [False, True] if "batch_first" in supported else [False]))
     # dropout > 0 with one layer has no effect (nn.LSTM warns); drawn only when asked for.
-    use_dropout = draw(_pick(dropout, [False, True])) and (num_layers > 1 or dropout is True)
+    use_dropout = (draw(_pick(draws.dropout, [False, True]))
+                   and (num_layers > 1 or draws.dropout is True))
     p = draw(st.sampled_from([0.5, 1.0, 0.25])) if use_dropout else 0.0
+    if large == "input_size":
+        input_size = draw(st.sampled_from(BOUNDARY_SIZES["input_size"]))
+    else:
+        input_size = draw(st.integers(1, 5))
     return LSTMConfig(
-        input_size=draw(st.integers(1, 5)),
+        input_size=input_size,
         hidden_size=hidden,
         num_layers=num_layers,
         bias=with_bias,
@@ -116,45 +192,37 @@ def configs(
 
 
 @st.composite
-def cases(
-    draw,
-    *,
-    supported: Iterable[str] = ALL,
-    forms: Iterable[str] = FORMS,
-    dtypes: Iterable[str] = tuple(DTYPES),
-    initial_state: bool | None = None,
-    training: bool = False,
-    min_seq_len: int = 1,
-    max_seq_len: int = 8,
-    max_batch: int = 5,
-    weight_scales: Iterable[str] = tuple(WEIGHT_SCALES),
-    input_scales: Iterable[str] = tuple(INPUT_SCALES),
-    **config_kw,
-) -> Case:
-    """A whole case: config, weights, input in one of ``forms``, optional (h0, c0).
+def cases(draw, *, supported: Iterable[str] = ALL, draws: Draws = Draws()) -> Case:
+    """A whole case: config, weights, input in one of the allowed forms, optional (h0, c0).
 
-    ``config_kw`` goes to ``configs``. Forms, dtypes and initial state are restricted
-    to what ``supported`` allows; a caller that *requires* a feature checks support
-    first (``spec.invariants.Invariant.missing``).
+    Forms, dtypes and initial state are restricted to what ``supported`` allows; a caller
+    that *requires* a feature checks support first (``Invariant.missing``).
     """
     supported = frozenset(supported)
-    config = draw(configs(supported=supported, **config_kw))
-    forms = [f for f in forms if f == "batched" or f in supported]
+    large = draw(st.sampled_from(list(BOUNDARY_SIZES))) if draws.large else None
+    config = draw(configs(supported=supported, draws=draws, large=large))
+    forms = [f for f in draws.forms if f == Form.BATCHED or f in supported]
     form = draw(st.sampled_from(forms))
-    dtype_name = draw(st.sampled_from([d for d in dtypes if d in supported]))
+    dtype_name = draw(st.sampled_from([d for d in draws.dtypes if d in supported]))
     dtype = DTYPES[dtype_name]
-    seq_len = draw(st.integers(min_seq_len, max_seq_len))
+    if large == "seq_len":
+        seq_len = draw(st.sampled_from(BOUNDARY_SIZES["seq_len"]))
+    else:
+        seq_len = draw(st.integers(draws.min_seq_len, draws.max_seq_len))
     # Always drawn, so that every form uses the same choices and shrinking can move
     # between forms; unbatched input is a batch of one.
-    batch = draw(st.integers(1, max_batch))
-    batch = 1 if form == "unbatched" else batch
-    has_state = draw(_pick(initial_state, [False, True] if "initial_state" in supported
-                           else [False]))
+    if large == "batch" and form != Form.UNBATCHED:
+        batch = draw(st.sampled_from(BOUNDARY_SIZES["batch"]))
+    else:
+        batch = draw(st.integers(1, draws.max_batch))
+    batch = 1 if form == Form.UNBATCHED else batch
+    has_state = draw(_pick(draws.initial_state,
+                           [False, True] if "initial_state" in supported else [False]))
     seed = draw(st.integers(0, 2**16))
-    w_scale = draw(st.sampled_from(list(weight_scales)))
-    x_scale = draw(st.sampled_from(list(input_scales)))
+    w_scale = draw(st.sampled_from(list(draws.weight_scales)))
+    x_scale = draw(st.sampled_from(list(draws.input_scales)))
     lengths, enforce_sorted = None, False
-    if form == "packed":
+    if form == Form.PACKED:
         lengths = draw(st.lists(st.integers(1, seq_len), min_size=batch, max_size=batch))
         lengths[draw(st.integers(0, batch - 1))] = seq_len  # the padded length is seq_len
         enforce_sorted = draw(st.booleans())
@@ -163,6 +231,8 @@ def cases(
         lengths = tuple(lengths)
     event(f"form={form}")
     event(f"dtype={dtype_name}")
+    if large:
+        event(f"large={large}")
     return Case(
         config=config,
         dtype=dtype,
@@ -172,7 +242,7 @@ def cases(
         form=form,
         lengths=lengths,
         enforce_sorted=enforce_sorted,
-        training=training,
+        training=draws.training,
         weight_seed=seed,
         weight_scale=w_scale,
         input_scale=x_scale,

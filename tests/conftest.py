@@ -1,7 +1,7 @@
 """Running ``pytest conformance`` in a subprocess with the plugins of ``tests/plugins`` installed.
 
 ``conformance_run(*args)`` runs ``python -m pytest conformance -p no:cacheprovider
---report-dir DIR *args`` from the repo root with the test plugin distributions on
+--lstm-report-dir DIR *args`` from the repo root with the test plugin distributions on
 PYTHONPATH (pip-installed into a temporary target once per session), and returns a
 ``Run``: exit status, output, and the parsed ``results.json`` if one was written.
 """
@@ -84,7 +84,7 @@ def conformance_run(plugin_site, tmp_path_factory):
         workdir = workdir or tmp_path_factory.mktemp("run")
         report_dir = report_dir or workdir / "report"
         command = [sys.executable, "-m", "pytest", "conformance", "-p", "no:cacheprovider",
-                   "--report-dir", str(report_dir), *args]
+                   "--lstm-report-dir", str(report_dir), *args]
         code, output = run_command(command, plugin_site, workdir, timeout, env)
         path = report_dir / "results.json"
         results = json.loads(path.read_text()) if path.is_file() else None

@@ -30,9 +30,9 @@ FAULTS = {
 
 @pytest.fixture(scope="module")
 def faulty_run(conformance_run):
-    impls = [arg for name in ("torch-lstm", *FAULTS, "faulty-ctor") for arg in ("--impl", name)]
+    impls = [arg for name in ("torch-lstm", *FAULTS, "faulty-ctor") for arg in ("--lstm-impl", name)]
     return conformance_run(*impls, "-k", " or ".join(INVARIANTS), "--timeout", "10",
-                           "--profile", "quick", timeout=300)
+                           "--lstm-profile", "quick", timeout=300)
 
 
 def test_the_run_finishes_and_writes_its_report(faulty_run):
@@ -58,7 +58,7 @@ def test_each_fault_is_named(faulty_run, name):
     for invariant, result in entry["results"].items():
         for word in words:
             assert word in result["message"], (invariant, result["message"])
-        assert f"--impl {name}" in result["reproduce"]
+        assert f"--lstm-impl {name}" in result["reproduce"]
 
 
 def test_a_hang_is_cut_at_the_timeout_and_not_waited_for_again(faulty_run):
@@ -77,7 +77,7 @@ def test_a_constructor_failure_is_broken(faulty_run):
 # -- bad input from the user ---------------------------------------------------------------
 
 def test_an_unknown_profile_is_a_usage_error_naming_the_choices(conformance_run):
-    run = conformance_run("--impl", "torch-lstm", "--profile", "nope", timeout=120)
+    run = conformance_run("--lstm-impl", "torch-lstm", "--lstm-profile", "nope", timeout=120)
     assert run.returncode == 4, run.output[-3000:]
     assert "nope" in run.output
     for choice in ("quick", "default", "thorough", "ci"):
@@ -89,7 +89,7 @@ def test_an_unwritable_report_dir_is_named_without_a_traceback(conformance_run, 
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
     report_dir = blocker / "reports"
-    run = conformance_run("--impl", "torch-lstm", "--profile", "quick", "-k", "output-shapes",
+    run = conformance_run("--lstm-impl", "torch-lstm", "--lstm-profile", "quick", "-k", "output-shapes",
                           report_dir=report_dir, timeout=120)
     assert run.returncode != 0
     assert str(report_dir) in run.output, run.output[-3000:]
@@ -99,15 +99,18 @@ def test_an_unwritable_report_dir_is_named_without_a_traceback(conformance_run, 
 # -- reproducibility -------------------------------------------------------------------------
 
 def _without_timings(value):
+    """The results without what differs by design: timings, and the reproduce commands,
+    which name each run's own report directory."""
     if isinstance(value, dict):
-        return {k: _without_timings(v) for k, v in value.items() if k != "duration_s"}
+        return {k: _without_timings(v) for k, v in value.items()
+                if k not in ("duration_s", "reproduce")}
     if isinstance(value, list):
         return [_without_timings(v) for v in value]
     return value
 
 
 def test_ci_profile_gives_identical_results_run_after_run(conformance_run):
-    args = ("--impl", "independent-packed-padded-end", "--profile", "ci",
+    args = ("--lstm-impl", "independent-packed-padded-end", "--lstm-profile", "ci",
             "-k", "packed-per-sequence or matches-oracle or gate-probe")
     first, second = conformance_run(*args), conformance_run(*args)
     entry = first.impl("independent-packed-padded-end")
@@ -123,8 +126,8 @@ def test_ci_profile_gives_identical_results_run_after_run(conformance_run):
 
 def test_parallel_workers_give_the_same_report(conformance_run):
     """``-n 2`` (what ``tox -- -n auto`` gives on two cores) changes only the timings."""
-    args = ("--impl", "torch-lstm", "--impl", "independent-packed-padded-end",
-            "--profile", "ci", "-k", "packed-per-sequence or last-step-forward or batch-first")
+    args = ("--lstm-impl", "torch-lstm", "--lstm-impl", "independent-packed-padded-end",
+            "--lstm-profile", "ci", "-k", "packed-per-sequence or last-step-forward or batch-first")
     one, two = conformance_run(*args), conformance_run(*args, "-n", "2")
     assert "2 workers" in two.output and "1 worker " in one.output  # really two workers
     assert one.impl("independent-packed-padded-end")["verdict"] == "non-conformant"
@@ -132,16 +135,25 @@ def test_parallel_workers_give_the_same_report(conformance_run):
         _without_timings(two.results["implementations"])
 
 
-def test_the_reproduce_command_of_a_failure_reproduces_it(conformance_run):
+def test_the_reproduce_command_of_a_failure_reproduces_it(conformance_run, site_command):
+    """The printed command runs as printed, from where the run started, and writes a partial
+    report beside the full one, which stays as it was."""
     name, invariant = "independent-packed-padded-end", "packed-per-sequence"
-    first = conformance_run("--impl", name, "--profile", "default", "-k", invariant)
+    first = conformance_run("--lstm-impl", name, "--lstm-profile", "default", "-k", invariant)
     result = first.impl(name)["results"][invariant]
     assert result["status"] == "failed"
     command = shlex.split(result["reproduce"])
-    assert command[:2] == ["pytest", "conformance"]
+    assert command[1:4] == ["-m", "conformance", "run"]
     assert f"--hypothesis-seed={first.results['run']['seed']}" in command
-    again = conformance_run(*command[2:])
-    assert _without_timings(again.impl(name)["results"][invariant]) == _without_timings(result)
+    full = (first.workdir / "report" / "results.json").read_text()
+    code, output = site_command(*command)
+    assert code == 1, output[-2000:]
+    again = json.loads((first.workdir / "report" / "reproduce" / "results.json").read_text())
+    assert again["run"]["partial"] is True
+    assert "partial run" in output
+    assert _without_timings(again["implementations"][name]["results"][invariant]) == \
+        _without_timings(result)
+    assert (first.workdir / "report" / "results.json").read_text() == full
 
 
 def test_a_failure_is_stored_in_the_example_database_and_replayed_first(conformance_run,
@@ -153,8 +165,8 @@ def test_a_failure_is_stored_in_the_example_database_and_replayed_first(conforma
     wrong for every hidden_size >= 3 in the first run, and in the second only for the exact
     shape of the first run's counterexample, which a quick run's own few cases almost never
     hit: only a replay finds it again."""
-    selection = ("--impl", "faulty-narrow", "-k", "faulty-narrow:matches-oracle")
-    first = conformance_run(*selection, "--profile", "default", workdir=tmp_path / "one")
+    selection = ("--lstm-impl", "faulty-narrow", "-k", "faulty-narrow:matches-oracle")
+    first = conformance_run(*selection, "--lstm-profile", "default", workdir=tmp_path / "one")
     found = first.impl("faulty-narrow")["results"]["matches-oracle"]
     assert found["status"] == "failed", found["message"]
     storage = tmp_path / "one" / "hypothesis"
@@ -164,7 +176,7 @@ def test_a_failure_is_stored_in_the_example_database_and_replayed_first(conforma
 
     case = found["counterexample"]["case"]
     shape = f"{case['hidden_size']},{case['input_size']},{case['seq_len']}"
-    second = conformance_run(*selection, "--profile", "quick", workdir=tmp_path / "one",
+    second = conformance_run(*selection, "--lstm-profile", "quick", workdir=tmp_path / "one",
                              report_dir=tmp_path / "two", env={"FAULTY_NARROW_SHAPE": shape})
     replayed = second.impl("faulty-narrow")["results"]["matches-oracle"]
     assert replayed["status"] == "failed", replayed["message"]

@@ -25,7 +25,7 @@ TRACEBACK = re.compile(r"Traceback \(most recent call last\)|\.py:\d+: in \w+")
 
 @pytest.fixture(scope="module")
 def independent_run(conformance_run):
-    return conformance_run("--impl", "independent", "--profile", "default")
+    return conformance_run("--lstm-impl", "independent", "--lstm-profile", "default")
 
 
 def test_independent_lstm_is_discovered_and_fully_conformant(independent_run):
@@ -61,10 +61,10 @@ BUG_INVARIANTS = sorted({inv for failing, passing in BUGS.values() for inv in [*
 
 @pytest.fixture(scope="module")
 def buggy_run(conformance_run):
-    impls = [arg for name in BUGS for arg in ("--impl", name)]
+    impls = [arg for name in BUGS for arg in ("--lstm-impl", name)]
     # ":dropout-eval", not "dropout-eval": -k matches substrings of the ids "impl:invariant"
     keyword = " or ".join(f":{inv}" for inv in BUG_INVARIANTS)
-    return conformance_run(*impls, "--profile", "default", "-k", keyword)
+    return conformance_run(*impls, "--lstm-profile", "default", "-k", keyword)
 
 
 @pytest.mark.parametrize("name", sorted(BUGS))
@@ -80,7 +80,7 @@ def test_each_seeded_bug_fails_its_invariants_and_only_those(buggy_run, name):
         assert result["status"] == "failed", (invariant, result["message"])
         assert why in result["message"], (invariant, result["message"])
         assert result["counterexample"]["case"]["input_size"] >= 1
-        assert f"--impl {name}" in result["reproduce"]
+        assert f"--lstm-impl {name}" in result["reproduce"]
     for invariant in passing:
         assert statuses[invariant] == "passed", (invariant, entry["results"][invariant]["message"])
 
@@ -104,11 +104,11 @@ def _console_script() -> str:
     return script
 
 
-@pytest.mark.parametrize("how", ["--list-impls", "lstm-conformance list"])
+@pytest.mark.parametrize("how", ["--lstm-list-impls", "lstm-conformance list"])
 def test_listing_shows_a_plugins_distribution_version_and_capabilities(site_command, how):
-    if how == "--list-impls":
+    if how == "--lstm-list-impls":
         code, output = site_command(sys.executable, "-m", "pytest", "conformance",
-                                    "-p", "no:cacheprovider", "--list-impls")
+                                    "-p", "no:cacheprovider", "--lstm-list-impls")
     else:
         code, output = site_command(_console_script(), "list")
     assert code == 0, output[-3000:]
@@ -128,8 +128,8 @@ def test_listing_shows_a_plugins_distribution_version_and_capabilities(site_comm
 
 
 def test_impl_twice_selects_exactly_those_two(conformance_run):
-    run = conformance_run("--impl", "independent", "--impl", "declares-gaps",
-                          "--profile", "quick", "-k", "output-shapes")
+    run = conformance_run("--lstm-impl", "independent", "--lstm-impl", "declares-gaps",
+                          "--lstm-profile", "quick", "-k", "output-shapes")
     assert run.returncode == 0, run.output[-3000:]
     assert set(run.results["implementations"]) == {"independent", "declares-gaps"}
     assert run.results["run"]["selection"]["impl"] == ["independent", "declares-gaps"]
@@ -138,7 +138,7 @@ def test_impl_twice_selects_exactly_those_two(conformance_run):
 
 
 def test_unknown_impl_is_a_usage_error_listing_the_registered_names(conformance_run):
-    run = conformance_run("--impl", "independent", "--impl", "no-such-lstm", timeout=120)
+    run = conformance_run("--lstm-impl", "independent", "--lstm-impl", "no-such-lstm", timeout=120)
     assert run.returncode == 4, run.output[-3000:]  # pytest.ExitCode.USAGE_ERROR
     assert "no-such-lstm" in run.output
     for registered in ("independent", "faulty-nan", "torch-lstm"):
@@ -148,8 +148,8 @@ def test_unknown_impl_is_a_usage_error_listing_the_registered_names(conformance_
 
 
 def test_broken_plugins_are_reported_and_the_rest_still_runs(conformance_run):
-    run = conformance_run("--impl", "faulty-import", "--impl", "faulty-unusable",
-                          "--impl", "faulty-ctor", "--impl", "torch-lstm", "--profile", "quick")
+    run = conformance_run("--lstm-impl", "faulty-import", "--lstm-impl", "faulty-unusable",
+                          "--lstm-impl", "faulty-ctor", "--lstm-impl", "torch-lstm", "--lstm-profile", "quick")
     assert run.returncode == 1, run.output[-3000:]
     expected = {
         "faulty-import": r"failed to import: ModuleNotFoundError: .*faulty_lstms_no_such_module",
@@ -168,7 +168,7 @@ def test_broken_plugins_are_reported_and_the_rest_still_runs(conformance_run):
 
 def test_a_broken_plugin_is_reported_when_k_selects_other_checks(conformance_run):
     """-k picks invariants; it must not hide that a selected implementation cannot load."""
-    run = conformance_run("--impl", "faulty-ctor", "--impl", "torch-lstm", "--profile", "quick",
+    run = conformance_run("--lstm-impl", "faulty-ctor", "--lstm-impl", "torch-lstm", "--lstm-profile", "quick",
                           "-k", "output-shapes")
     assert run.impl("torch-lstm")["verdict"] == "conformant"
     assert "faulty-ctor" in run.results["implementations"], "the broken plugin vanished"
@@ -179,7 +179,7 @@ def test_a_broken_plugin_is_reported_when_k_selects_other_checks(conformance_run
 @pytest.fixture(scope="module")
 def gaps_run(conformance_run):
     return conformance_run(
-        "--impl", "declares-gaps", "--impl", "partial-backend", "--profile", "default", "-k",
+        "--lstm-impl", "declares-gaps", "--lstm-impl", "partial-backend", "--lstm-profile", "default", "-k",
         "packed-per-sequence or packed-uniform-is-dense or first-step-backward or time-reversal"
         " or matches-oracle or output-shapes")
 

@@ -35,7 +35,7 @@ def hostile() -> dict:
     outcome = evil["results"]["stacked-layers"]
     outcome["message"] = f"RuntimeError: {HOSTILE}"
     outcome["counterexample"]["case"]["form"] = HOSTILE
-    outcome["reproduce"] = f"pytest conformance --impl '{HOSTILE_NAME}' -k \"a & b\""
+    outcome["reproduce"] = f"pytest conformance --lstm-impl '{HOSTILE_NAME}' -k \"a & b\""
     results["implementations"][HOSTILE_NAME] = evil
     return results
 
@@ -224,7 +224,7 @@ def test_minimal_results_render():
                         "duration_s": 0.1,
                         "counterexample": {"seed": 3, "nested": {"a": [1, 2]}},
                         "message": "boom",
-                        "reproduce": "pytest conformance --impl odd",
+                        "reproduce": "pytest conformance --lstm-impl odd",
                     },
                 },
             }
@@ -297,40 +297,7 @@ def test_unwritable_directory_raises_report_error(tmp_path):
     with pytest.raises(ReportError) as caught:
         write_reports(report_dir, SAMPLE)
     assert str(report_dir) in str(caught.value)
-    assert "--report-dir" in str(caught.value)
-
-
-@pytest.mark.parametrize(
-    ("failed", "expected"),
-    [
-        ({"first-step-backward", "time-reversal", "matches-oracle"}, "backward direction"),
-        ({"gate-probe"}, "Gate order"),
-        ({"gate-probe", "cell-state-consistency", "zero-weights"}, "Gate order"),
-        ({"packed-per-sequence"}, "PackedSequence"),
-        ({"hx-none-is-zeros"}, "hx=None"),
-        ({"state-continuation"}, "W_hr h"),
-        ({"gradients"}, "backward pass"),
-        ({"dropout-eval"}, "eval mode"),
-        ({"dropout-train-structure", "last-step-forward"}, "after the last layer"),
-        ({"batch-first", "output-shapes", "last-step-forward"}, "batch_first"),
-        ({"stacked-layers", "last-step-forward", "time-reversal"}, "layer*D + direction"),
-        ({"batch-independence", "batch-permutation", "state-continuation"}, "mixed"),
-        ({"unbatched-is-batch-of-one"}, "unbatched"),
-        ({"bounds", "gate-probe", "zero-weights"}, "tanh"),
-        ({"no-mutation", "determinism"}, "In-place"),
-        ({"determinism"}, "leaking"),
-    ],
-)
-def test_hint_rules(failed, expected):
-    applicable = {invariant["id"] for invariant in SAMPLE["invariants"]}
-    assert expected in hint(failed, applicable)
-
-
-def test_hint_needs_evidence():
-    assert hint(set(), {"gate-probe"}) is None
-    assert hint({"output-shapes"}, {"output-shapes", "gate-probe"}) is None
-    # "Only gate-probe fails" says nothing when nothing else was checked.
-    assert hint({"gate-probe"}, {"gate-probe", "matches-oracle"}) is None
+    assert "--lstm-report-dir" in str(caught.value)
 
 
 # --- in a real browser ------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from hypothesis import find, given, settings
 from hypothesis.errors import NoSuchExample
 
 from spec.capabilities import FEATURES
-from spec.strategies import cases
+from spec.strategies import BOUNDARY_SIZES, Draws, cases
 
 CORNERS = {
     "seq_len 1": lambda c: c.seq_len == 1,
@@ -38,7 +38,7 @@ def test_corner_is_reached(corner):
 
 
 def test_training_cases_with_dropout_are_drawn_on_request():
-    found = find(cases(training=True, dropout=True, min_layers=2),
+    found = find(cases(draws=Draws(training=True, dropout=True, min_layers=2)),
                  lambda c: c.training and c.config.dropout > 0, settings=settings(database=None))
     assert found.config.num_layers >= 2
 
@@ -51,7 +51,7 @@ def test_saturating_inputs_push_pre_activations_past_where_exp_overflows(dtype, 
         w = case.weights["weight_ih_l0"].double()
         return float((case.x.double() @ w.T).max())
 
-    found = find(cases(dtypes=(dtype,)), lambda c: pre_activation(c) > overflow,
+    found = find(cases(draws=Draws(dtypes=(dtype,))), lambda c: pre_activation(c) > overflow,
                  settings=settings(max_examples=2000, database=None))
     assert pre_activation(found) > overflow
 
@@ -77,3 +77,23 @@ def test_no_case_outside_what_nn_lstm_accepts():
     with pytest.raises(NoSuchExample):
         find(cases(), lambda c: c.config.proj_size >= c.config.hidden_size,
              settings=settings(max_examples=300, database=None))
+
+
+@pytest.mark.parametrize("dimension", sorted(BOUNDARY_SIZES))
+def test_large_cases_push_one_dimension_past_every_boundary(dimension):
+    """With ``large=True`` each dimension reaches its largest boundary size, and only one
+    dimension at a time is large (the others stay tiny, so a failure points at one)."""
+    read = {"hidden_size": lambda c: c.config.hidden_size, "input_size": lambda c: c.config.input_size,
+            "seq_len": lambda c: c.seq_len, "batch": lambda c: c.batch}
+    biggest = max(BOUNDARY_SIZES[dimension])
+    found = find(cases(draws=Draws(large=True)), lambda c: read[dimension](c) == biggest,
+                 settings=settings(max_examples=3000, database=None))
+    others = [name for name in read if name != dimension and read[name](found) > 8]
+    assert not others, others
+
+
+def test_large_cases_shrink_to_the_smallest_boundary_that_fails():
+    """A failure from hidden_size 33 on shrinks to exactly 33."""
+    found = find(cases(draws=Draws(large=True)), lambda c: c.config.hidden_size >= 33,
+                 settings=settings(max_examples=3000, database=None))
+    assert found.config.hidden_size == 33

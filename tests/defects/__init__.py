@@ -35,12 +35,24 @@ from .gates import (
     SwappedForgetCandidate,
     TanhOutputGate,
 )
+from .lifecycle import (
+    CacheKeyedOnBatchSize,
+    ModeReadOnce,
+    StateCarriedAfterBackward,
+    WeightsCachedAtFirstCall,
+)
 from .numerics import OverflowingTanh, ReducedPrecision, TruncatedBackprop
 from .packed import (
     PackedBackwardStartsInPadding,
     PackedEqualLengthsBatchMajor,
     PackedHxInSortedOrder,
     PackedStatesAtPaddedEnd,
+)
+from .scale import (
+    BatchChunkReadsFirstChunkState,
+    CellResetAtTimeChunk,
+    HiddenTileRemainderDropped,
+    InputTileRemainderIgnored,
 )
 from .states import (
     BatchMeanForgetGate,
@@ -67,5 +79,13 @@ DEFECTS = (
     FlattensExtraDims, BatchFirstIgnored, HxReadBatchFirst, UpperLayersIgnoreBackwardHalf,
     PackedEqualLengthsBatchMajor,
 )
+
+#: Defects that every fresh-module invariant at tiny sizes misses: they live across calls
+#: on one module (caught by the lifecycle machine) or past block sizes (block-boundaries).
+LIFECYCLE_DEFECTS = (WeightsCachedAtFirstCall, ModeReadOnce, CacheKeyedOnBatchSize,
+                     StateCarriedAfterBackward)
+SCALE_DEFECTS = (HiddenTileRemainderDropped, InputTileRemainderIgnored, CellResetAtTimeChunk,
+                 BatchChunkReadsFirstChunkState)
+DEFECTS = DEFECTS + LIFECYCLE_DEFECTS + SCALE_DEFECTS
 
 __all__ = ["DEFECTS", "ReferenceLSTM", *(d.__name__ for d in DEFECTS)]

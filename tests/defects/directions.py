@@ -5,6 +5,19 @@ from __future__ import annotations
 import torch
 
 from .base import ReferenceLSTM
+from .declare import (
+    CAUSALITY,
+    CELL_STATE,
+    FIRST_BACKWARD,
+    GATE_PROBE,
+    LAST_FORWARD,
+    ORACLE,
+    PACKED,
+    STACKED,
+    TIME_REVERSAL,
+    Caught,
+    on,
+)
 
 
 class BackwardInputNotReversed(ReferenceLSTM):
@@ -16,6 +29,14 @@ class BackwardInputNotReversed(ReferenceLSTM):
     flip puts at o[0], so h_n[top+1] == o[0, :, H_o:] still holds. Not by gate-probe
     either: its input is constant in time.
     """
+
+    catches = {
+        "time-reversal": TIME_REVERSAL,
+        "causality": CAUSALITY,
+        "cell-state-consistency": CELL_STATE,
+        "matches-oracle": ORACLE,
+    }
+    hint = "backward-direction"
 
     def reverse_input(self, x, lengths):
         return x
@@ -30,6 +51,14 @@ class BackwardOutputNotFlipped(ReferenceLSTM):
     a sequence run alone is misaligned in the same way.
     """
 
+    catches = {
+        "first-step-backward": FIRST_BACKWARD,
+        "time-reversal": TIME_REVERSAL,
+        "causality": CAUSALITY,
+        "matches-oracle": ORACLE,
+    }
+    hint = "backward-direction"
+
     def reverse_output(self, out, lengths):
         return out
 
@@ -43,6 +72,14 @@ class ReverseUsesForwardWeights(ReferenceLSTM):
     matches-oracle and gradients.
     """
 
+    catches = {
+        "time-reversal": TIME_REVERSAL,
+        "gate-probe": GATE_PROBE,
+        "cell-state-consistency": CELL_STATE,
+        "matches-oracle": ORACLE,
+    }
+    hint = "backward-direction"
+
     def weights(self, layer, suffix):
         return super().weights(layer, "")
 
@@ -54,6 +91,13 @@ class ReverseUsesForwardProjection(ReferenceLSTM):
     time-reversal, gate-probe (h = W_hr (...) with each direction's W_hr),
     cell-state-consistency, matches-oracle and gradients.
     """
+
+    catches = {
+        "time-reversal": TIME_REVERSAL,
+        "gate-probe": GATE_PROBE,
+        "matches-oracle": ORACLE,
+    }
+    hint = "backward-direction"
 
     def weights(self, layer, suffix):
         w = super().weights(layer, suffix)
@@ -70,6 +114,14 @@ class BackwardFirstConcat(ReferenceLSTM):
     time-reversal, matches-oracle and gradients.
     """
 
+    catches = {
+        "last-step-forward": LAST_FORWARD,
+        "first-step-backward": FIRST_BACKWARD,
+        "time-reversal": Caught(check="time-reversal-forward"),
+        "matches-oracle": ORACLE,
+    }
+    hint = "backward-direction"
+
     def combine(self, halves):
         return super().combine(halves[::-1])
 
@@ -81,6 +133,14 @@ class HnFromLastStepBothDirections(ReferenceLSTM):
     not T-1. c_n stays right. Caught by first-step-backward, time-reversal,
     packed-per-sequence, cell-state-consistency, matches-oracle and gradients.
     """
+
+    catches = {
+        "first-step-backward": FIRST_BACKWARD,
+        "time-reversal": Caught(check="time-reversal-state", tensor="h_n"),
+        "packed-per-sequence": on(PACKED, tensor="h_n"),
+        "matches-oracle": on(ORACLE, tensor="h_n"),
+    }
+    hint = "backward-direction"
 
     def direction(self, layer, suffix, x, h0, c0, lengths):
         out, h_n, c_n = super().direction(layer, suffix, x, h0, c0, lengths)
@@ -96,6 +156,12 @@ class UpperLayersIgnoreBackwardHalf(ReferenceLSTM):
     input size H instead of 2H); here the backward half is zeroed so that the shapes
     still fit. Caught by stacked-layers, matches-oracle and gradients.
     """
+
+    catches = {
+        "stacked-layers": STACKED,
+        "matches-oracle": ORACLE,
+    }
+    hint = "stacked-layers"
 
     def between_layers(self, x, layer):
         x = super().between_layers(x, layer)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 
 from .base import ReferenceLSTM
+from .declare import DROPOUT_TRAIN, Caught
 
 
 class DropoutAfterLastLayer(ReferenceLSTM):
@@ -14,6 +15,11 @@ class DropoutAfterLastLayer(ReferenceLSTM):
     longer equals the (dropped-out) output's last step. Caught by dropout-train-structure
     only (LSTM-SEMANTICS.md s.4).
     """
+
+    catches = {
+        "dropout-train-structure": DROPOUT_TRAIN,
+    }
+    hint = "dropout-placement"
 
     def between_layers(self, x, layer):
         p = self.config.dropout
@@ -28,6 +34,11 @@ class DropoutInEval(ReferenceLSTM):
     invariants that compare two eval runs with dropout > 0 (there the failure is random,
     and hypothesis may report it as flaky instead).
     """
+
+    catches = {
+        "dropout-eval": Caught(check="dropout-eval"),
+    }
+    hint = "dropout-eval"
 
     def between_layers(self, x, layer):
         c = self.config

@@ -7,6 +7,7 @@ import torch
 from spec.layout import canonical
 
 from .base import ReferenceLSTM
+from .declare import ORACLE, SHAPE, Caught, on
 
 
 class StatesBatchFirst(ReferenceLSTM):
@@ -16,6 +17,12 @@ class StatesBatchFirst(ReferenceLSTM):
     h_n; a frequent porting bug). Caught by output-shapes and batch-first; the harness's
     shape check fails it in every invariant that draws a batch_first case.
     """
+
+    catches = {
+        "output-shapes": on(SHAPE, tensor="h_n", input="batched, batch_first"),
+        "batch-first": on(SHAPE, tensor="h_n", case={"batch_first": True}),
+    }
+    hint = "batch-first"
 
     def canonical(self, input, hx):
         x, hx, lengths, restore = super().canonical(input, hx)
@@ -38,6 +45,12 @@ class UnbatchedAsBatch(ReferenceLSTM):
     cell-state-consistency, state-continuation, zero-weights, gate-probe, gradients).
     """
 
+    catches = {
+        "unbatched-is-batch-of-one": Caught(check="unbatched"),
+        "matches-oracle": on(ORACLE, case={"form": "unbatched"}),
+    }
+    hint = "unbatched"
+
     def canonical(self, input, hx):
         x, hx, lengths, restore = super().canonical(input, hx)
         if not (isinstance(input, torch.Tensor) and input.dim() == 2):
@@ -56,6 +69,11 @@ class SingleStepSqueeze(ReferenceLSTM):
     sequence longer than 1. Caught by output-shapes (and every check on a T = 1 case).
     """
 
+    catches = {
+        "output-shapes": on(SHAPE, tensor="output", case={"seq_len": 1}),
+    }
+    hint = "output-shapes"
+
     def layers(self, x, h0, c0, lengths):
         output, h_n, c_n = super().layers(x, h0, c0, lengths)
         return output.squeeze(0), h_n, c_n
@@ -68,6 +86,11 @@ class FlattensExtraDims(ReferenceLSTM):
     ``ValueError: LSTM: Expected input to be 2D or 3D, got 4D instead``. Caught by
     bad-input-raises only.
     """
+
+    catches = {
+        "bad-input-raises": Caught(check="bad-input-accepted", quantity="4-D input"),
+    }
+    hint = "input-validation"
 
     def canonical(self, input, hx):
         if isinstance(input, torch.Tensor) and input.dim() > 3:
@@ -84,6 +107,12 @@ class WritesBackState(ReferenceLSTM):
     for a second run or for the oracle. gradients reports an error (autograd's in-place
     modification check).
     """
+
+    catches = {
+        "no-mutation": Caught(check="mutation"),
+        "determinism": Caught(check="determinism-repeat"),
+    }
+    hint = "mutation"
 
     def forward(self, input, hx=None):
         output, (h_n, c_n) = super().forward(input, hx)
@@ -102,6 +131,12 @@ class BatchFirstIgnored(ReferenceLSTM):
     by output-shapes (which makes N differ from T) and batch-first; the harness's shape
     check fails it in every invariant that draws a batch_first case with N != T.
     """
+
+    catches = {
+        "output-shapes": on(SHAPE, input="batched, batch_first"),
+        "batch-first": on(SHAPE, tensor="h_n", case={"batch_first": True}),
+    }
+    hint = "batch-first"
 
     def canonical(self, input, hx):
         if not (self.config.batch_first and isinstance(input, torch.Tensor)
@@ -122,6 +157,11 @@ class HxReadBatchFirst(ReferenceLSTM):
     time-reversal, batch-independence, batch-permutation, state-continuation,
     packed-per-sequence, zero-weights, gate-probe and gradients on such cases.
     """
+
+    catches = {
+        "batch-first": Caught(check="batch-first", case={"initial_state": True}),
+    }
+    hint = "batch-first"
 
     def initial_state(self, x, hx):
         if hx is None or not self.config.batch_first:

@@ -3,6 +3,16 @@
 from __future__ import annotations
 
 from .base import ReferenceLSTM
+from .declare import (
+    CELL_STATE,
+    CONTINUATION,
+    GATE_PROBE,
+    GRADIENTS,
+    ORACLE,
+    ZERO_WEIGHTS,
+    Caught,
+    on,
+)
 
 
 class SwappedForgetCandidate(ReferenceLSTM):
@@ -12,6 +22,13 @@ class SwappedForgetCandidate(ReferenceLSTM):
     input and forget gates swapped). The swap is consistent, so every metamorphic check
     still holds. Caught by gate-probe, matches-oracle and gradients only.
     """
+
+    catches = {
+        "gate-probe": GATE_PROBE,
+        "matches-oracle": ORACLE,
+        "gradients": GRADIENTS,
+    }
+    hint = "gate-order"
 
     def gates(self, z):
         i, g, f, o = z.chunk(4, dim=-1)
@@ -26,6 +43,13 @@ class OnnxGateOrder(ReferenceLSTM):
     with torch's z_o), matches-oracle and gradients.
     """
 
+    catches = {
+        "gate-probe": GATE_PROBE,
+        "cell-state-consistency": CELL_STATE,
+        "matches-oracle": ORACLE,
+    }
+    hint = "gate-order"
+
     def gates(self, z):
         i, o, f, g = z.chunk(4, dim=-1)
         return self.sigmoid(i), self.sigmoid(f), self.tanh(g), self.sigmoid(o)
@@ -37,6 +61,14 @@ class TanhOutputGate(ReferenceLSTM):
     Bug: ``o = tanh(z_o)``, an activation slip. Caught by gate-probe, zero-weights
     (sigmoid(0) = 1/2 but tanh(0) = 0), cell-state-consistency, matches-oracle, gradients.
     """
+
+    catches = {
+        "gate-probe": GATE_PROBE,
+        "zero-weights": ZERO_WEIGHTS,
+        "cell-state-consistency": CELL_STATE,
+        "matches-oracle": ORACLE,
+    }
+    hint = "gate-order"
 
     def gates(self, z):
         i, f, g, o = z.chunk(4, dim=-1)
@@ -51,6 +83,15 @@ class NoTanhOnCell(ReferenceLSTM):
     and gradients.
     """
 
+    catches = {
+        "bounds": Caught(check="bound-h", quantity="h_n[0]"),
+        "zero-weights": ZERO_WEIGHTS,
+        "gate-probe": GATE_PROBE,
+        "cell-state-consistency": CELL_STATE,
+        "matches-oracle": ORACLE,
+    }
+    hint = "missing-tanh"
+
     def hidden(self, o, c):
         return o * c
 
@@ -62,6 +103,13 @@ class SingleBias(ReferenceLSTM):
     LSTMCell has one bias where torch has b_ih and b_hh). Caught by gate-probe (its bias
     is split between b_ih and b_hh), cell-state-consistency, matches-oracle, gradients.
     """
+
+    catches = {
+        "gate-probe": GATE_PROBE,
+        "cell-state-consistency": CELL_STATE,
+        "matches-oracle": ORACLE,
+    }
+    hint = "gate-order"
 
     def weights(self, layer, suffix):
         return {**super().weights(layer, suffix), "b_hh": None}
@@ -75,6 +123,13 @@ class ForgetBiasPlusOne(ReferenceLSTM):
     forget_bias added in the wrong place). Caught by gate-probe, zero-weights,
     matches-oracle and gradients.
     """
+
+    catches = {
+        "gate-probe": GATE_PROBE,
+        "zero-weights": ZERO_WEIGHTS,
+        "matches-oracle": ORACLE,
+    }
+    hint = "gate-order"
 
     def gates(self, z):
         i, f, g, o = z.chunk(4, dim=-1)
@@ -90,6 +145,13 @@ class ProjectionRecurrenceSlice(ReferenceLSTM):
     back; LSTM-SEMANTICS.md s.4 finding 4), cell-state-consistency (z_o recomputed from
     the previous output), matches-oracle and gradients.
     """
+
+    catches = {
+        "state-continuation": on(CONTINUATION, case={"proj_size": 1}),
+        "cell-state-consistency": CELL_STATE,
+        "matches-oracle": ORACLE,
+    }
+    hint = "state-carry"
 
     def recurrent(self, out, h_cell):
         P = self.config.proj_size

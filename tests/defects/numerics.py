@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from .base import ReferenceLSTM
+from .declare import GATE_PROBE, GRADIENTS, ORACLE, Caught, on
 
 
 class ReducedPrecision(ReferenceLSTM):
@@ -15,6 +16,13 @@ class ReducedPrecision(ReferenceLSTM):
     gate-probe (its biases are rounded) and cell-state-consistency; zero-weights is exact
     in any precision.
     """
+
+    catches = {
+        "matches-oracle": on(ORACLE, near_miss=True),
+        "gate-probe": GATE_PROBE,
+        "gradients": GRADIENTS,
+    }
+    hint = "precision"
 
     def preactivation(self, x_t, h, w):
         low = {k: None if v is None else v.to(torch.bfloat16) for k, v in w.items()}
@@ -31,6 +39,13 @@ class OverflowingTanh(ReferenceLSTM):
     (which draws them most), output-shapes, matches-oracle and most others.
     """
 
+    catches = {
+        "bounds": Caught(check="finite", case={"input_scale": "saturating"}),
+        "output-shapes": Caught(check="finite", case={"input_scale": "saturating"}),
+        "matches-oracle": Caught(check="finite", case={"input_scale": "saturating"}),
+    }
+    hint = "overflow"
+
     def tanh(self, z):
         e = torch.exp(2 * z)
         return (e - 1) / (e + 1)
@@ -42,6 +57,11 @@ class TruncatedBackprop(ReferenceLSTM):
     Bug: truncated backpropagation through time left on. Forward values are exact.
     Caught by gradients only.
     """
+
+    catches = {
+        "gradients": GRADIENTS,
+    }
+    hint = "backward-pass"
 
     def recurrent(self, out, h_cell):
         return out.detach()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch.nn.utils.rnn import PackedSequence
 
 from .base import ReferenceLSTM
+from .declare import LAST_FORWARD, ORACLE, PACKED, PERMUTATION, Caught, on
 
 
 class PackedStatesAtPaddedEnd(ReferenceLSTM):
@@ -14,6 +15,13 @@ class PackedStatesAtPaddedEnd(ReferenceLSTM):
     sequence_lens). Caught by packed-per-sequence, last-step-forward and
     first-step-backward (on packed cases), matches-oracle and gradients.
     """
+
+    catches = {
+        "packed-per-sequence": on(PACKED, tensor="h_n"),
+        "last-step-forward": on(LAST_FORWARD, case={"form": "packed"}),
+        "matches-oracle": on(ORACLE, tensor="h_n", case={"form": "packed"}),
+    }
+    hint = "packed"
 
     def final_states(self, hs, cs, lengths):
         return hs[-1], cs[-1]
@@ -28,6 +36,11 @@ class PackedBackwardStartsInPadding(ReferenceLSTM):
     25 examples happen to include a bidirectional packed case with unequal lengths
     (3 of 8 seeds tried).
     """
+
+    catches = {
+        "packed-per-sequence": PACKED,
+    }
+    hint = "packed"
 
     def direction(self, layer, suffix, x, h0, c0, lengths):
         if suffix != "_reverse":
@@ -44,6 +57,12 @@ class PackedHxInSortedOrder(ReferenceLSTM):
     packed cases) and gradients. matches-oracle catches it only when its 25 examples
     include an unsorted packed case with an explicit hx (4 of 8 seeds tried).
     """
+
+    catches = {
+        "packed-per-sequence": PACKED,
+        "batch-permutation": on(PERMUTATION, case={"form": "packed"}),
+    }
+    hint = "packed"
 
     def canonical(self, input, hx):
         x, hx, lengths, restore = super().canonical(input, hx)
@@ -62,6 +81,12 @@ class PackedEqualLengthsBatchMajor(ReferenceLSTM):
     batch > 1, even with equal lengths). Caught by packed-uniform-is-dense, and by
     packed-per-sequence and batch-permutation when their drawn lengths are all equal.
     """
+
+    catches = {
+        "packed-uniform-is-dense": Caught(check="packed-uniform"),
+        "packed-per-sequence": PACKED,
+    }
+    hint = "packed"
 
     def canonical(self, input, hx):
         x, hx, lengths, restore = super().canonical(input, hx)

@@ -5,6 +5,18 @@ from __future__ import annotations
 import torch
 
 from .base import ReferenceLSTM
+from .declare import (
+    BATCH_INDEPENDENCE,
+    CELL_STATE,
+    CONTINUATION,
+    LAST_FORWARD,
+    ORACLE,
+    PERMUTATION,
+    SHAPE,
+    STACKED,
+    Caught,
+    on,
+)
 
 
 class DirectionMajorStates(ReferenceLSTM):
@@ -15,6 +27,13 @@ class DirectionMajorStates(ReferenceLSTM):
     matches-oracle; also by dropout-train-structure, zero-weights, gate-probe, bounds
     and gradients, which all read h_n row by row.
     """
+
+    catches = {
+        "last-step-forward": LAST_FORWARD,
+        "stacked-layers": STACKED,
+        "matches-oracle": on(ORACLE, tensor="h_n"),
+    }
+    hint = "stacked-layers"
 
     def assemble_states(self, h_rows, c_rows):
         c = self.config
@@ -32,6 +51,12 @@ class LayersShareInitialState(ReferenceLSTM):
     gradients.
     """
 
+    catches = {
+        "stacked-layers": STACKED,
+        "state-continuation": CONTINUATION,
+    }
+    hint = "stacked-layers"
+
     def layer_state(self, h0, c0, layer, d):
         return h0[d], c0[d]
 
@@ -44,6 +69,13 @@ class InitialStateReshape(ReferenceLSTM):
     batch-independence, batch-permutation, state-continuation, matches-oracle; also
     packed-per-sequence, zero-weights, gate-probe, bounds and gradients.
     """
+
+    catches = {
+        "batch-independence": BATCH_INDEPENDENCE,
+        "batch-permutation": PERMUTATION,
+        "state-continuation": CONTINUATION,
+    }
+    hint = "batch-mixing"
 
     def initial_state(self, x, hx):
         if hx is None:
@@ -60,6 +92,13 @@ class StaleCellState(ReferenceLSTM):
     Not by packed-per-sequence: a sequence run alone has the same stale c_n.
     """
 
+    catches = {
+        "cell-state-consistency": CELL_STATE,
+        "state-continuation": CONTINUATION,
+        "matches-oracle": on(ORACLE, tensor="c_n"),
+    }
+    hint = "state-carry"
+
     def final_states(self, hs, cs, lengths):
         h_n, _ = super().final_states(hs, cs, lengths)
         _, c_n = super().final_states(hs, [cs[0], *cs[:-1]], lengths)
@@ -74,6 +113,13 @@ class CellStateIsHidden(ReferenceLSTM):
     so output-shapes (and the harness's shape check in every other invariant) too.
     """
 
+    catches = {
+        "cell-state-consistency": CELL_STATE,
+        "state-continuation": CONTINUATION,
+        "output-shapes": on(SHAPE, tensor="c_n"),
+    }
+    hint = "state-carry"
+
     def assemble_states(self, h_rows, c_rows):
         h_n, _ = super().assemble_states(h_rows, c_rows)
         return h_n, h_n
@@ -87,6 +133,12 @@ class HxNoneIsPointOne(ReferenceLSTM):
     hx=None cases); also by the closed forms that assume zeros for hx=None
     (cell-state-consistency, zero-weights, gate-probe, bounds).
     """
+
+    catches = {
+        "hx-none-is-zeros": Caught(check="hx-none-is-zeros"),
+        "matches-oracle": on(ORACLE, case={"initial_state": False}),
+    }
+    hint = "hx-default"
 
     def initial_state(self, x, hx):
         if hx is not None:
@@ -104,6 +156,12 @@ class StateLeaksBetweenCalls(ReferenceLSTM):
     hx-none-is-zeros; also by every invariant that calls one module twice without hx
     (batch-independence, causality, unbatched-is-batch-of-one, packed-*).
     """
+
+    catches = {
+        "determinism": Caught(check="determinism-repeat", case={"initial_state": False}),
+        "hx-none-is-zeros": Caught(check="hx-none-is-zeros"),
+    }
+    hint = "determinism"
 
     _last: tuple[torch.Tensor, torch.Tensor] | None = None
 
@@ -126,6 +184,12 @@ class BatchMeanForgetGate(ReferenceLSTM):
     permutation-invariant, so batch-permutation cannot see it. Caught by
     batch-independence, matches-oracle; also packed-per-sequence and gradients.
     """
+
+    catches = {
+        "batch-independence": BATCH_INDEPENDENCE,
+        "matches-oracle": ORACLE,
+    }
+    hint = "batch-mixing"
 
     def gates(self, z):
         i, f, g, o = super().gates(z)

@@ -1,30 +1,27 @@
 """Time to first failure: how many examples, and seconds, the default profile needs to
-catch each seeded defect (``tests/defects``), by each invariant expected to catch it.
+catch each seeded defect (``tests/defects``), by each invariant its declaration names.
 
 Shrinking is switched off, so ``examples`` counts the examples run up to and including
-the first failing one, and ``seconds`` is the time to it. Prints a Markdown table:
+the first failing one, and ``seconds`` is the time to it. Prints a Markdown table; from
+the repository root::
 
-    python tools/time_to_failure.py --seed 0 > /tmp/ttf.md
+    python -m tests.time_to_failure --seed 0 > ttf.md
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 import warnings
-from pathlib import Path
 
 import torch
 from hypothesis import Phase
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from conformance.profiles import profile_settings  # noqa: E402
-from conformance.runner import run_check  # noqa: E402
-from spec.harness import Subject  # noqa: E402
-from spec.invariants import by_id  # noqa: E402
-from tests.test_seeded_defects import EXPECTED  # noqa: E402
+from conformance.profiles import profile_settings
+from conformance.runner import run_check
+from spec.harness import Subject
+from spec.invariants import by_id
+from tests.defects import DEFECTS
 
 
 def main() -> None:
@@ -39,12 +36,12 @@ def main() -> None:
     print()
     print("| defect | invariant | verdict | examples to first failure | seconds |")
     print("|---|---|---|---|---|")
-    for defect, catchers in EXPECTED.items():
-        for invariant_id in catchers:
+    for defect in DEFECTS:
+        for invariant_id in defect.catches:
             torch.manual_seed(args.seed)
             start = time.perf_counter()
             outcome = run_check(Subject(defect.__name__, defect), by_id(invariant_id),
-                                settings, args.seed, core_only=True)
+                                settings, args.seed, explore=False)
             seconds = time.perf_counter() - start
             print(f"| {defect.__name__} | {invariant_id} | {outcome.status} | "
                   f"{outcome.examples} | {seconds:.2f} |")

@@ -1,0 +1,36 @@
+"""Chapter 9: sizes where kernels change paths.
+
+Kernels work in tiles and chunks (warps of 32, tiles of 16 to 128, time chunks), and
+their bugs sit at the boundaries: the last partial tile of hidden units or input
+features, a time-chunk boundary, a batch split. Every other chapter draws tiny sizes so
+that counterexamples stay small; this one pushes one dimension at a time just past a
+block boundary (``spec.strategies.BOUNDARY_SIZES``) and asks for the oracle's answer
+there. Shrinking walks the large dimension down the list, so a failure reads as "fails
+from hidden_size 33".
+"""
+
+from __future__ import annotations
+
+from spec.case import Case
+from spec.harness import Subject
+from spec.invariants.common import accuracy, compare_all, oracle
+from spec.invariants.registry import invariant
+
+
+@invariant(
+    id="block-boundaries", title="Past block sizes, still the oracle's answer",
+    statement="With one of hidden_size, input_size (9 to 129), the sequence length (17 to "
+    "257) or the batch (17 to 65) just past a power of two, and the others small, output, "
+    "h_n and c_n equal the float64 LSTM equations on every input form.",
+    expression="(o, h_n, c_n) == spec.oracle.lstm_forward(...) within spec.tolerance.forward, "
+    "for sizes in spec.strategies.BOUNDARY_SIZES",
+    cases=dict(large=True, max_layers=2),
+    catches=("cuDNN LSTM fails past 65,535 steps (pytorch#133751)",
+             "wrong only when input_size > hidden_size (allenai/allennlp#356)",
+             "a partial last tile of hidden units or input features dropped",
+             "state not carried across a time-chunk boundary"),
+)
+def block_boundaries(subject: Subject, case: Case) -> None:
+    compare_all(subject.run(case).triple, oracle(case), case,
+                "vs the float64 oracle past a block boundary", check="oracle-at-scale",
+                within=accuracy(case))

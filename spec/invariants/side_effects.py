@@ -1,0 +1,117 @@
+"""Chapter 7: gradients and side effects.
+
+Gradients through the implementation equal those of the float64 equations; building,
+loading and calling it leaves the caller's tensors alone; and the same call gives the same
+answer, bitwise.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from spec import tolerance
+from spec.asserts import assert_close, assert_equal
+from spec.case import Case
+from spec.errors import Violation
+from spec.harness import OUTPUT_DIMS, STATE_DIMS, Subject
+from spec.invariants.common import compare_all
+from spec.invariants.registry import invariant
+from spec.oracle import lstm_forward
+from spec.vocabulary import Form
+
+
+def loss_weights(result_shapes, seed: int) -> list[torch.Tensor]:
+    """The random coefficients R1, R2, R3 of the linear loss whose gradients are compared."""
+    g = torch.Generator().manual_seed(seed + 3)
+    return [torch.randn(s, generator=g, dtype=torch.float64) for s in result_shapes]
+
+
+@invariant(
+    id="gradients", title="Gradients match the float64 reference",
+    statement="Gradients of a random linear function of (output, h_n, c_n) with respect to "
+    "the input, h0, c0 and every weight equal those of the float64 LSTM equations.",
+    expression="d/d(x, h0, c0, W) of sum(o*R1) + sum(h_n*R2) + sum(c_n*R3) == the oracle's "
+    "(torch.autograd through spec.oracle in float64), within spec.tolerance.gradient; weights "
+    "are read from named_parameters() under nn.LSTM's names, so a module that names them "
+    "otherwise has its input and state gradients checked only",
+    requires=("autograd",), cases=dict(initial_state=True, max_seq_len=6),
+    catches=("truncated backpropagation (detached state between steps)",),
+)
+def gradients(subject: Subject, case: Case) -> None:
+    module = subject.module_for(case)
+    params = dict(module.named_parameters()) if hasattr(module, "named_parameters") else {}
+    named = [n for n in case.weights if n in params]
+    if named and len(named) < len(case.weights):
+        missing = sorted(set(case.weights) - set(named))
+        raise Violation(f"named_parameters() has some of nn.LSTM's names but lacks {missing}",
+                        {"check": "parameter-names", "quantity": "parameters",
+                         "missing": missing})
+    x = case.x.clone().requires_grad_(True)
+    hx = tuple(s.clone().requires_grad_(True) for s in case.hx)
+    r = subject.call(module, case, x=x, hx=hx)
+    R = loss_weights([r.output.shape, r.h_n.shape, r.c_n.shape], case.weight_seed)
+    loss = sum((t.double() * w).sum() for t, w in zip(r.triple, R, strict=True))
+    wanted = [x, *hx, *(params[n] for n in named)]
+    got = torch.autograd.grad(loss, wanted, allow_unused=True)
+
+    ref_w = {n: w.detach().double().requires_grad_(True) for n, w in case.weights.items()}
+    ref_x = case.x.detach().double().requires_grad_(True)
+    ref_hx = tuple(s.detach().double().requires_grad_(True) for s in case.hx)
+    lengths = case.lengths if case.form == Form.PACKED else None
+    ref = lstm_forward(case.config, ref_w, ref_x, ref_hx, lengths)
+    ref_loss = sum((t * w).sum() for t, w in zip(ref, R, strict=True))
+    expected = torch.autograd.grad(ref_loss, [ref_x, *ref_hx, *(ref_w[n] for n in named)],
+                                   allow_unused=True)
+    names = ["input", "h0", "c0", *named]
+    within = tolerance.gradient(case.dtype, case.magnitude)
+    for name, g, e, t in zip(names, got, expected, wanted, strict=True):
+        g = torch.zeros_like(t) if g is None else g
+        e = torch.zeros_like(t, dtype=torch.float64) if e is None else e
+        assert_close(g, e, f"d loss / d {name} vs the float64 reference", within,
+                     check="gradient")
+
+
+@invariant(
+    id="no-mutation", title="The caller's tensors are left alone",
+    statement="Building, loading and calling the implementation changes neither the input, "
+    "nor (h0, c0), nor the state_dict tensors it was given.",
+    expression="x, h0, c0 and every tensor passed to load_state_dict are bitwise unchanged "
+    "afterwards",
+    catches=("in-place edits of the caller's input or state",),
+)
+def no_mutation(subject: Subject, case: Case) -> None:
+    weights = {k: v.clone() for k, v in case.weights.items()}
+    x = case.x.clone()
+    hx = None if case.hx is None else tuple(s.clone() for s in case.hx)
+    mine = case.replace(weights=weights, x=x, hx=hx)
+    module = subject.module_for(mine)
+    subject.call(module, mine)
+    subject.call(module, mine)
+    assert_equal(x, case.x, "the input after the calls vs before", OUTPUT_DIMS,
+                 check="mutation")
+    if hx is not None:
+        assert_equal(hx[0], case.hx[0], "h0 after the calls vs before", STATE_DIMS,
+                     check="mutation")
+        assert_equal(hx[1], case.hx[1], "c0 after the calls vs before", STATE_DIMS,
+                     check="mutation")
+    for name, w in weights.items():
+        assert_equal(w, case.weights[name], f"{name} given to load_state_dict, after vs before",
+                     check="mutation")
+
+
+@invariant(
+    id="determinism", title="Same call, same answer",
+    statement="In eval mode, two identical calls of one module, and one call of a second "
+    "module built the same way, give bitwise equal results.",
+    expression="lstm(x, hx) == lstm(x, hx) == lstm'(x, hx), bitwise",
+    catches=("state leaking between calls", "non-deterministic kernels"),
+)
+def determinism(subject: Subject, case: Case) -> None:
+    module = subject.module_for(case)
+    first = subject.call(module, case)
+    again = subject.call(module, case)
+    fresh = subject.call(subject.module_for(case), case)
+    for label, other, check in (("second call", again, "determinism-repeat"),
+                                ("a second module's call", fresh, "determinism-fresh")):
+        compare_all(other.triple, first.triple, case, f"of the {label} vs the first call",
+                    check=check, within=tolerance.EXACT)

@@ -1,0 +1,254 @@
+"""Chapter 10: the lifecycle of one module, checked with a hypothesis state machine.
+
+Every other chapter builds a fresh module, loads weights, sets the mode and calls it once
+or twice. Real users train: call, backward, optimizer step, switch to eval, call again
+with another batch size; and backends cache (prepacked weights, a graph compiled for one
+shape or mode, a session built once). Bugs that live across calls show only there.
+
+``lifecycle_machine(subject)`` makes a ``RuleBasedStateMachine`` in which one module of
+the implementation and one ``torch.nn.LSTM`` live through a drawn sequence of operations:
+calls of varying sequence length, batch size and input form, with and without
+``(h0, c0)``; ``train()`` / ``eval()``; new weights through ``load_state_dict``; backward
+passes and optimizer steps on the parameters (for modules whose ``named_parameters()``
+use nn.LSTM's names); ``.to(float64)`` and back. After every call their answers must
+agree under the spec's tolerance: fully in eval mode (and in training where dropout
+cannot act), and where dropout acts, in what the dropout invariants check (the top
+layer's h_n is its last output, layer 0's state is untouched, p = 1 is deterministic).
+A failure shrinks to the shortest sequence of operations, which the violation carries as
+``steps``.
+"""
+
+from __future__ import annotations
+
+import torch
+from hypothesis import reject
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule
+from torch import nn
+
+from spec import tolerance
+from spec.asserts import assert_close, assert_equal
+from spec.case import Case
+from spec.config import LSTMConfig
+from spec.errors import ImplementationError, NotApplicable, Violation
+from spec.harness import STATE_DIMS, Subject
+from spec.invariants.common import accuracy, compare_all
+from spec.strategies import DTYPES, Draws, configs, make_input, make_state, make_weights
+from spec.vocabulary import Form
+
+#: The draws of the machine's module: up to two layers, everything else as usual.
+MACHINE_DRAWS = Draws(max_layers=2)
+
+
+def _reference(config: LSTMConfig, weights: dict, dtype: torch.dtype) -> nn.LSTM:
+    ref = nn.LSTM(**config.kwargs(), dtype=dtype)
+    ref.load_state_dict(weights)
+    return ref.eval()
+
+
+def lifecycle_machine(subject: Subject) -> type[RuleBasedStateMachine]:
+    """The lifecycle state machine for one implementation (see the module docstring)."""
+    supported = frozenset({"multi_layer", "bidirectional", "proj_size", "no_bias",
+                           "batch_first", "unbatched", "packed", "initial_state", "dropout",
+                           "autograd", "float32", "float64"}) - subject.unsupported
+    dtypes = [d for d in ("float32", "float64") if d in supported]
+    forms = [Form.BATCHED] + [f for f in (Form.UNBATCHED, Form.PACKED) if f in supported]
+    autograd = "autograd" in supported
+    nn_lstm = Subject("torch.nn.LSTM", nn.LSTM)
+
+    class Lifecycle(RuleBasedStateMachine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.steps: list[str] = []
+            self.backwards = 0  # backward passes accumulated into .grad since the last step
+
+        # -- the module and its twin ------------------------------------------------------
+        @initialize(config=configs(supported=supported, draws=MACHINE_DRAWS),
+                    dtype=st.sampled_from(dtypes), seed=st.integers(0, 2**16),
+                    training=st.booleans())
+        def build(self, config: LSTMConfig, dtype: str, seed: int, training: bool) -> None:
+            self.config, self.dtype = config, DTYPES[dtype]
+            self.weights = make_weights(config, seed, 1.0, self.dtype)
+            try:
+                self.module = self._guard(
+                    lambda: subject.build(config, self.weights, self.dtype),
+                    f"build {config.kwargs()} in {dtype}")
+            except NotApplicable:
+                reject()  # a configuration the implementation declines
+            self.ref = _reference(config, self.weights, self.dtype)
+            if training:  # modules start in training mode, as nn.Module's do
+                self.set_mode(True)
+            self.named = self._nn_lstm_parameters()
+
+        def _nn_lstm_parameters(self) -> dict[str, torch.Tensor]:
+            """The module's parameters under nn.LSTM's names, if it has them all."""
+            params = dict(self.module.named_parameters()) \
+                if hasattr(self.module, "named_parameters") else {}
+            return params if set(self.weights) <= set(params) else {}
+
+        # -- operations ---------------------------------------------------------------
+        @rule(seq_len=st.integers(1, 6), batch=st.integers(1, 4), form=st.sampled_from(forms),
+              with_state=st.booleans() if "initial_state" in supported else st.just(False),
+              backward=st.booleans() if autograd else st.just(False),
+              seed=st.integers(0, 2**16))
+        def call(self, seq_len: int, batch: int, form: Form, with_state: bool, backward: bool,
+                 seed: int) -> None:
+            batch = 1 if form == Form.UNBATCHED else batch
+            lengths = None
+            if form == Form.PACKED:
+                lengths = tuple(max(1, seq_len - (seed + b) % seq_len) for b in range(batch))
+                lengths = (seq_len, *lengths[1:])
+            case = Case(config=self.config, dtype=self.dtype, weights=self._ref_weights(),
+                        x=make_input(self.config, seq_len, batch, seed, 1.0, self.dtype),
+                        hx=make_state(self.config, batch, seed, self.dtype) if with_state
+                        else None, form=form, lengths=lengths, training=self.ref.training,
+                        weight_seed=seed)
+            mode = "train" if self.ref.training else "eval"
+            dropout_acts = (self.ref.training and self.config.dropout > 0
+                            and self.config.num_layers > 1)
+            backward = backward and not dropout_acts
+            what = (f"call({form}, seq_len={seq_len}, batch={batch}, hx={with_state}, {mode}"
+                    f"{', then backward()' if backward else ''})")
+            with torch.enable_grad() if backward else torch.no_grad():
+                got = self._guard(lambda: subject.call(self.module, case), what)
+                want = nn_lstm.call(self.ref, case)
+            if dropout_acts and self.config.dropout < 1.0:
+                self._check_dropout_structure(got, want, case, what)
+            else:
+                self._check(lambda: compare_all(got.triple, want.triple, case,
+                                                f"after {len(self.steps)} steps: {what} vs "
+                                                "nn.LSTM", check="lifecycle-call",
+                                                within=accuracy(case)), what)
+            if backward:
+                self._backward(got, want, case, what)
+
+        def _check_dropout_structure(self, got, want, case: Case, what: str) -> None:
+            D, top, Ho = self.config.num_directions, case.top, self.config.h_out
+
+            def structure() -> None:
+                if case.form != Form.PACKED:  # packed sequences end at their own lengths
+                    assert_equal(got.h_n[top], got.output[-1, :, :Ho],
+                                 f"after {len(self.steps)} steps: {what}: h_n[top] vs the "
+                                 "output's last step", check="lifecycle-dropout")
+                for name, a, b in (("h_n", got.h_n, want.h_n), ("c_n", got.c_n, want.c_n)):
+                    assert_close(a[:D], b[:D], f"after {len(self.steps)} steps: {what}: "
+                                 f"layer 0's {name} (no dropout before it) vs nn.LSTM",
+                                 accuracy(case), STATE_DIMS,
+                                 check="lifecycle-dropout", name=name)
+
+            self._check(structure, what)
+
+        def _backward(self, got, want, case: Case, what: str) -> None:
+            from spec.invariants.side_effects import loss_weights
+
+            R = loss_weights([got.output.shape, got.h_n.shape, got.c_n.shape], case.weight_seed)
+            for result, module in ((got, self.module), (want, self.ref)):
+                loss = sum((t.double() * r).sum() for t, r in zip(result.triple, R, strict=True))
+                if module is self.module:
+                    self._guard(loss.backward, f"backward after {what}")
+                else:
+                    loss.backward()
+            self.backwards += 1
+            if not self.named:
+                return
+            within = tolerance.gradient(case.dtype, case.magnitude)
+            within = tolerance.Tolerance(within.atol * self.backwards, within.rtol)
+
+            def gradients() -> None:
+                for name, p in self.ref.named_parameters():
+                    mine = self.named[name].grad
+                    assert_close(torch.zeros_like(p) if mine is None else mine, p.grad,
+                                 f"after {len(self.steps)} steps: {name}.grad after backward of "
+                                 f"{what} vs nn.LSTM's", within, check="lifecycle-gradient")
+
+            self._check(gradients, f"backward of {what}")
+
+        @rule(training=st.booleans())
+        def set_mode(self, training: bool) -> None:
+            what = "train()" if training else "eval()"
+            self._guard(lambda: self.module.train(training), what)
+            self.ref.train(training)
+            self.steps.append(what)
+
+        @rule(seed=st.integers(0, 2**16), scale=st.sampled_from([1.0, 3.0]))
+        def load_new_weights(self, seed: int, scale: float) -> None:
+            weights = make_weights(self.config, seed, scale, self.dtype)
+            self._guard(lambda: self.module.load_state_dict(dict(weights)),
+                        f"load_state_dict(new weights, seed {seed})")
+            self.ref.load_state_dict(weights)
+            self.steps.append(f"load_state_dict(new weights, seed {seed})")
+
+        @precondition(lambda self: bool(self.named) and self.backwards > 0)
+        @rule(lr=st.sampled_from([0.1, 0.5]))
+        def optimizer_step(self, lr: float) -> None:
+            """One SGD step, in place, on both modules' parameters."""
+            with torch.no_grad():
+                for name, p in self.ref.named_parameters():
+                    mine = self.named[name]
+                    if mine.grad is not None:
+                        mine -= lr * mine.grad
+                    # The twin takes the implementation's new values: the two gradients
+                    # agree only to rounding, which must not build up over the steps.
+                    p.copy_(mine)
+            self.module.zero_grad(set_to_none=True)
+            self.ref.zero_grad(set_to_none=True)
+            self.backwards = 0
+            self.steps.append(f"optimizer step (SGD, lr={lr})")
+
+        @precondition(lambda self: "float64" in supported and "float32" in supported)
+        @rule(dtype=st.sampled_from(["float64", "float32"]))
+        def to_dtype(self, dtype: str) -> None:
+            self.dtype = DTYPES[dtype]
+            moved = self._guard(lambda: self.module.to(self.dtype), f".to({dtype})")
+            self.module = moved if moved is not None else self.module
+            self.ref.to(self.dtype)
+            self.named = self._nn_lstm_parameters()
+            for module in (self.module, self.ref):
+                if hasattr(module, "zero_grad"):
+                    module.zero_grad(set_to_none=True)
+            self.backwards = 0
+            self.steps.append(f".to({dtype})")
+
+        # -- helpers ------------------------------------------------------------------
+        def _ref_weights(self) -> dict[str, torch.Tensor]:
+            return {k: v.detach().clone() for k, v in self.ref.state_dict().items()}
+
+        def _guard(self, action, what: str):
+            """Run one operation on the implementation; what it raises is an error that
+            names the steps that led there."""
+            try:
+                return action()
+            except (Violation, ImplementationError) as exc:
+                self._attach(exc, what)
+                raise
+            except NotApplicable:
+                raise
+            except Exception as exc:
+                error = ImplementationError(
+                    f"after {len(self.steps)} steps: {what} raised {type(exc).__name__}: {exc}",
+                    kind="raised", exception=type(exc).__name__)
+                self._attach(error, what)
+                raise error from exc
+            finally:
+                if what.startswith("call("):
+                    self.steps.append(what)
+
+        def _check(self, comparison, what: str) -> None:
+            try:
+                comparison()
+            except Violation as exc:
+                self._attach(exc, what)
+                raise
+
+        def _attach(self, exc: Exception, what: str) -> None:
+            """The operations so far, and the module's config, go with the failure."""
+            steps = [*self.steps] if self.steps and self.steps[-1] == what else \
+                [*self.steps, what]
+            if isinstance(exc, Violation):
+                exc.detail = {**exc.detail, "steps": steps}
+            exc.lifecycle = {"steps": steps, "case": {
+                **self.config.kwargs(), "dtype": str(self.dtype).removeprefix("torch."),
+                "form": what.split("(")[1].split(",")[0] if what.startswith("call(") else None}}
+
+    Lifecycle.__name__ = Lifecycle.__qualname__ = "Lifecycle"
+    return Lifecycle
