@@ -21,7 +21,8 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from conformance.hints import hint
+from conformance.hints import top_hint
+from conformance.pictures import heat_maps, permutation, ratio_plot
 
 #: Statuses that make an implementation non-conformant; they get a details section.
 FAILING = ("failed", "error")
@@ -97,7 +98,8 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(duration=_format_duration, seconds=_format_seconds, value=_format_value)
+    env.filters.update(duration=_format_duration, seconds=_format_seconds, value=_format_value,
+                       id=id)
     return env
 
 
@@ -116,10 +118,8 @@ def _html_view(results: dict) -> dict:
     rows, failure_count, failing_columns = [], 0, set()
     for name, impl in results["implementations"].items():
         outcomes = impl["results"]
-        failing = {i for i, o in outcomes.items() if o["status"] in FAILING}
-        # Hints read wrong results only: an error's message already names what was raised.
-        wrong = {i for i, o in outcomes.items() if o["status"] == "failed"}
-        checked = {i for i, o in outcomes.items() if o["status"] in ("passed", "failed")}
+        # Known failures get their details too: the reason, and what fails now.
+        failing = {i for i, o in outcomes.items() if o["status"] in FAILING + ("known_failure",)}
         anchors = {}
         for inv_id in columns:
             if inv_id in failing:
@@ -142,12 +142,27 @@ def _html_view(results: dict) -> dict:
                 "impl": impl,
                 "anchor": f"impl-{len(rows) + 1}",
                 "failure_anchors": anchors,
-                "hint": hint(wrong, checked) if wrong else None,
+                "hint": top_hint(impl),
                 "not_applicable": not_applicable,
             }
         )
     verdicts = Counter(impl["verdict"] for impl in results["implementations"].values())
+    pictures, ratio_plots = {}, {}
+    for name, impl in results["implementations"].items():
+        plot = ratio_plot(name, impl["results"])
+        if plot:
+            ratio_plots[name] = plot
+        for outcome in impl["results"].values():
+            if outcome["status"] not in FAILING + ("known_failure",):
+                continue
+            for failure in outcome.get("failures") or [outcome]:
+                pictures[id(failure)] = {"heat_maps": heat_maps(failure),
+                                         "permutation": permutation(failure)}
     return {
+        "pictures": pictures,
+        "ratio_plots": ratio_plots,
+        "warnings": {name: impl["warnings"] for name, impl in results["implementations"].items()
+                     if impl.get("warnings")},
         "run": results["run"],
         "catalogue": catalogue,
         "columns": columns,

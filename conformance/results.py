@@ -11,7 +11,7 @@ from __future__ import annotations
 import platform
 import shlex
 from collections import defaultdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 
 import hypothesis
@@ -93,9 +93,23 @@ def root_causes(entry: dict) -> list[dict]:
     return sorted(causes, key=lambda c: -len(c["checks"]))
 
 
+def headline(entry: dict) -> str | None:
+    """One line for an implementation that cannot run at all: nothing passed, and every
+    failing check failed the same way on every kind of case."""
+    causes = entry.get("root_causes") or []
+    if len(causes) != 1 or any(r["status"] == Status.PASSED for r in entry["results"].values()):
+        return None
+    cause = causes[0]
+    if cause["condition"] and cause["condition"] != "on every kind of case tried":
+        return None
+    return (f"Cannot run its simplest case: every check ({len(cause['checks'])}) "
+            f"{'erred' if cause['status'] == Status.ERROR else 'failed'} with: "
+            f"{cause['message']}")
+
+
 class Collector:
     def __init__(self, profile: str, seed: int | None, selection: dict, args: list[str]) -> None:
-        self.started = datetime.now(timezone.utc)
+        self.started = datetime.now(UTC)
         self.profile, self.seed, self.selection = profile, seed, selection
         self.command = "pytest " + " ".join(shlex.quote(a) for a in args)
         self.implementations: dict[str, dict] = {}
@@ -117,13 +131,16 @@ class Collector:
             entry["verdict"] = verdict(entry)
             entry["level"] = level(entry)
             entry["root_causes"] = root_causes(entry)
+            entry["headline"] = headline(entry)
+            entry["warnings"] = sorted({w for r in entry["results"].values()
+                                        for w in r.get("warnings") or []})
         partial = bool(self.selection.get("keyword"))
         return {
             "schema": SCHEMA,
             "run": {
                 "profile": self.profile, "seed": self.seed,
                 "started": self.started.isoformat(timespec="seconds"),
-                "duration_s": round((datetime.now(timezone.utc) - self.started)
+                "duration_s": round((datetime.now(UTC) - self.started)
                                     .total_seconds(), 2),
                 "versions": versions(), "platform": platform.platform(),
                 "command": self.command, "selection": self.selection, "partial": partial,

@@ -28,6 +28,7 @@ Pure library code over ``spec``: the pytest plugin and the project's tests both 
 from __future__ import annotations
 
 import time
+import warnings
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -103,11 +104,15 @@ class Outcome:
     #: For a failure or error: the status of the same check on core cases only (one
     #: unidirectional layer, dense input), which decides the "core" conformance level.
     core_status: Status | None = None
-    #: The largest observed error / allowed error over every numeric comparison made.
+    #: The largest observed error / allowed error over every numeric comparison made, the
+    #: case that produced it, and each example's largest (for the report's plot).
     max_ratio: float | None = None
     worst_case: dict | None = None
+    ratios: list[float] = field(default_factory=list)
     #: Set for a declared known failure: the implementation's reason.
     known_failure_reason: str | None = None
+    #: Warnings the implementation raised during the check, each once: "Category: text".
+    warnings: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return asdict(self, dict_factory=_plain)
@@ -123,6 +128,7 @@ class _Attempt:
     not_applicable: Counter = field(default_factory=Counter)
     max_ratio: float | None = None
     worst_case: dict | None = None
+    ratios: list[float] = field(default_factory=list)
     failing_features: frozenset[str] = frozenset()
     message: str | None = None
 
@@ -176,7 +182,7 @@ def _attempt(subject: Subject, invariant: Invariant, settings: Settings, seed: i
 
     def check(drawn) -> None:
         case, extra = drawn if isinstance(drawn, tuple) else (drawn, None)
-        last["case"] = case
+        last["case"], last["extra"] = case, extra
         if on_case is not None:
             on_case(case.describe())
         ratios: list[float] = []
@@ -196,6 +202,7 @@ def _attempt(subject: Subject, invariant: Invariant, settings: Settings, seed: i
         result.examples += 1
         if ratios:
             worst = max(ratios)
+            result.ratios.append(float(f"{worst:.3g}"))
             target(min(worst, 1e6), label="observed error / allowed error")
             if result.max_ratio is None or worst > result.max_ratio:
                 result.max_ratio = worst
@@ -220,6 +227,10 @@ def _attempt(subject: Subject, invariant: Invariant, settings: Settings, seed: i
     except (Violation, ImplementationError, Flaky) as exc:
         case = last.get("case")
         result.failure = _failure(exc, case, subject.excluded)
+        if last.get("extra") is not None and result.failure.counterexample is not None:
+            extra = last["extra"]
+            result.failure.counterexample["extra"] = list(extra) if isinstance(
+                extra, (list, tuple)) else extra
         lifecycle = getattr(exc, "lifecycle", None)
         if lifecycle is not None:  # a state machine: the case is the module and its steps
             result.failure.counterexample = {**result.failure.counterexample, **lifecycle}
@@ -267,15 +278,20 @@ def describe_condition(features: frozenset[str]) -> str:
 
 
 def _condition(subject: Subject, invariant: Invariant, settings: Settings, seed: int | None,
-               digest: str, failing: frozenset[str]) -> frozenset[str]:
-    """The features of a failing case whose exclusion, one at a time, makes the check pass:
-    together they are what triggers the failure."""
+               digest: str, failing: frozenset[str], kind: str) -> frozenset[str]:
+    """The features of a failing case whose exclusion, one at a time, makes this failure
+    (its ``kind``) go away: the check passes, or fails only in another way (another bug).
+    Together they are what triggers the failure."""
     probe = _without_shrinking(settings)
     needed = set()
-    for feature in sorted(failing - invariant.requires):
+    # float32 is where shrinking goes by default, so its presence in the shrunk case says
+    # nothing (and leaving it out only moves the search to other dtypes).
+    for feature in sorted(failing - invariant.requires - {"float32"}):
         narrower = subject.restricted(frozenset({feature}))
         attempt = _attempt(narrower, invariant, probe, seed, f"{digest}:without:{feature}", None)
-        if attempt.status == Status.PASSED and attempt.examples:
+        gone = (attempt.status == Status.PASSED and attempt.examples) or (
+            attempt.failure is not None and attempt.failure.kind != kind)
+        if gone:
             needed.add(feature)
     return frozenset(needed)
 
@@ -294,20 +310,17 @@ def run_check(subject: Subject, invariant: Invariant, settings: Settings,
     start = time.perf_counter()
     missing = invariant.missing(supported(subject.unsupported))
     if missing:
-        declared_gaps = sorted(missing & subject.unsupported)
-        reason = (f"{subject.name} declares it lacks {', '.join(declared_gaps)}"
-                  if declared_gaps else
-                  f"{subject.name} is a backend, which has no autograd")
-        return Outcome(Status.NOT_APPLICABLE,
-                       message=f"needs {', '.join(sorted(missing))}: {reason}")
+        return Outcome(Status.NOT_APPLICABLE, message=not_applicable_reason(subject, missing))
     digest = f"{subject.name}:{invariant.id}"
     if subject.excluded:
         digest += f":without:{','.join(sorted(subject.excluded))}"
     torch_state = torch.get_rng_state()
-    with tolerance.declared(declared_tolerance):
+    with tolerance.declared(declared_tolerance), warnings.catch_warnings(record=True) as heard:
+        warnings.simplefilter("default")  # each distinct warning once
         attempt = _attempt(subject, invariant, settings, seed, digest, on_case)
         outcome = Outcome(attempt.status, examples=attempt.examples,
                           max_ratio=attempt.max_ratio, worst_case=attempt.worst_case,
+                          ratios=attempt.ratios,
                           not_applicable_reasons=dict(attempt.not_applicable),
                           message=attempt.message)
         counted = Counter(attempt.not_applicable)
@@ -318,7 +331,7 @@ def run_check(subject: Subject, invariant: Invariant, settings: Settings,
             if not explore or len(outcome.failures) >= MAX_FAILURES:
                 break
             trigger = _condition(subject.restricted(excluded), invariant, settings, seed,
-                                 digest, attempt.failing_features)
+                                 digest, attempt.failing_features, failure.kind)
             failure.condition = {"features": sorted(trigger),
                                  "text": describe_condition(trigger)}
             if not trigger:
@@ -344,11 +357,29 @@ def run_check(subject: Subject, invariant: Invariant, settings: Settings,
             outcome.hypothesis_reproduce = first.hypothesis_reproduce
             outcome.core_status = _core_status(subject, invariant, settings, seed, digest,
                                                outcome, excluded)
+    outcome.warnings = sorted({f"{w.category.__name__}: {w.message}" for w in heard})
     outcome.failures = [f.as_dict() for f in outcome.failures]
     outcome.not_applicable_examples = sum(counted.values())
     outcome.not_applicable_reasons = dict(counted)
     outcome.duration_s = round(time.perf_counter() - start, 4)
     return outcome
+
+
+def not_applicable_reason(subject: Subject, missing: frozenset[str]) -> str:
+    """Why ``subject`` is not given this check, capability by capability."""
+    from spec.protocol import BACKEND_GAPS
+
+    is_backend = getattr(subject.factory, "backend", None) is not None
+    reasons = []
+    for feature in sorted(missing):
+        if feature in subject.excluded:
+            why = "left out of this run (--lstm-exclude)"
+        elif is_backend and feature in BACKEND_GAPS:
+            why = "a backend gets numpy arrays, which carry no autograd and have no bfloat16"
+        else:
+            why = "declared unsupported (lstm_conformance_unsupported)"
+        reasons.append(f"{feature}: {why}")
+    return f"needs {', '.join(sorted(missing))}; {subject.name} lacks it: " + "; ".join(reasons)
 
 
 def _core_status(subject: Subject, invariant: Invariant, settings: Settings,

@@ -198,8 +198,11 @@ class ConformanceRun:
             document["benchmarks"] = benchmarks
         self.document = document
         try:
+            from conformance.scripts import write_scripts
+
+            write_scripts(self.report_dir, document)
             write_reports(self.report_dir, document)
-        except ReportError as exc:
+        except (ReportError, OSError) as exc:
             self.report_error = str(exc)
             session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
 
@@ -223,6 +226,8 @@ class ConformanceRun:
             tr.write_line(f"{name}: {entry['verdict']}{level}  [{detail}]")
             if entry.get("load_error"):
                 tr.write_line(f"    {entry['load_error']}")
+            if entry.get("headline"):
+                tr.write_line(f"    {entry['headline'][:300]}")
             for cause in entry.get("root_causes", [])[:3]:
                 tr.write_line(f"    {cause['headline'][:300]}")
             likely = top_hint(entry)

@@ -28,6 +28,8 @@ FEATURES: dict[str, str] = {
     "autograd": "gradients through torch.autograd",
     "float32": "float32 weights and input",
     "float64": "float64 weights and input",
+    "float16": "float16 (half precision) weights and input",
+    "bfloat16": "bfloat16 weights and input",
     "input_validation": "raising nn.LSTM's exception types for malformed input",
 }
 

@@ -85,10 +85,15 @@ class BackendModule(nn.Module):
 DECLARATIONS = ("lstm_conformance_tolerance", "lstm_conformance_known_failures")
 
 
+#: What no backend can do through this protocol: numpy arrays carry no autograd, and numpy
+#: has no bfloat16.
+BACKEND_GAPS = frozenset({"autograd", "bfloat16"})
+
+
 def backend_module(backend: object, name: str | None = None) -> type[BackendModule]:
     """A drop-in class for ``backend``; it inherits the backend's declarations (gaps, plus
-    autograd; a tolerance; known failures)."""
-    unsupported = declared_unsupported(backend) | {"autograd"}
+    ``BACKEND_GAPS``; a tolerance; known failures)."""
+    unsupported = declared_unsupported(backend) | BACKEND_GAPS
     cls_name = name or f"{type(backend).__name__}Module"
     declared = {a: getattr(backend, a) for a in DECLARATIONS if hasattr(backend, a)}
     return type(cls_name, (BackendModule,),

@@ -41,9 +41,19 @@ WEIGHT_SCALES = {"normal": 1.0, "tiny": 1e-3, "large": 3.0}
 #: Input magnitude: standard normal, or scaled so that gate pre-activations reach past
 #: where exp(2z) overflows. Per dtype: x100 keeps float32's rounding of pre-activations
 #: within its tolerance (docs/TOLERANCES.md); float64 has room for x1000.
-INPUT_SCALES = {"unit": {torch.float32: 1.0, torch.float64: 1.0},
-                "saturating": {torch.float32: 100.0, torch.float64: 1000.0}}
-DTYPES = {"float32": torch.float32, "float64": torch.float64}
+INPUT_SCALES = {"unit": {torch.float32: 1.0, torch.float64: 1.0, torch.float16: 1.0,
+                         torch.bfloat16: 1.0},
+                "saturating": {torch.float32: 100.0, torch.float64: 1000.0, torch.float16: 100.0,
+                               torch.bfloat16: 100.0}}
+#: The dtypes cases are drawn in. Half precision (float16, bfloat16) is judged by its own
+#: tolerances (spec.tolerance), measured like the others.
+DTYPES = {"float32": torch.float32, "float64": torch.float64, "float16": torch.float16,
+          "bfloat16": torch.bfloat16}
+#: How often each dtype is drawn: float32 and float64 three eighths of the time each, the
+#: half precisions an eighth each, whose wide tolerances would hide small bugs if drawn
+#: more (listed first-shrinks-first: float32).
+DTYPE_DRAWS = ("float32", "float64", "float16", "float32", "float64", "float32", "float64",
+               "bfloat16")
 
 #: Sizes just past (and at) the block boundaries of common kernels: warps of 32, tiles of
 #: 16 to 128, time chunks of 64. Listed smallest first, which is where shrinking goes.
@@ -203,7 +213,8 @@ def cases(draw, *, supported: Iterable[str] = ALL, draws: Draws = Draws()) -> Ca
     config = draw(configs(supported=supported, draws=draws, large=large))
     forms = [f for f in draws.forms if f == Form.BATCHED or f in supported]
     form = draw(st.sampled_from(forms))
-    dtype_name = draw(st.sampled_from([d for d in draws.dtypes if d in supported]))
+    dtype_name = draw(st.sampled_from([d for d in DTYPE_DRAWS
+                                       if d in draws.dtypes and d in supported]))
     dtype = DTYPES[dtype_name]
     if large == "seq_len":
         seq_len = draw(st.sampled_from(BOUNDARY_SIZES["seq_len"]))

@@ -83,7 +83,8 @@ def test_no_case_outside_what_nn_lstm_accepts():
 def test_large_cases_push_one_dimension_past_every_boundary(dimension):
     """With ``large=True`` each dimension reaches its largest boundary size, and only one
     dimension at a time is large (the others stay tiny, so a failure points at one)."""
-    read = {"hidden_size": lambda c: c.config.hidden_size, "input_size": lambda c: c.config.input_size,
+    read = {"hidden_size": lambda c: c.config.hidden_size,
+            "input_size": lambda c: c.config.input_size,
             "seq_len": lambda c: c.seq_len, "batch": lambda c: c.batch}
     biggest = max(BOUNDARY_SIZES[dimension])
     found = find(cases(draws=Draws(large=True)), lambda c: read[dimension](c) == biggest,

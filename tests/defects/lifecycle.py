@@ -25,10 +25,11 @@ class WeightsCachedAtFirstCall(ReferenceLSTM):
 
     def weights(self, layer, suffix):
         cache = self.__dict__.setdefault("_first_weights", {})
-        if (layer, suffix) not in cache:
-            cache[(layer, suffix)] = {k: None if v is None else v.clone()
-                                      for k, v in super().weights(layer, suffix).items()}
-        return cache[(layer, suffix)]
+        key = (layer, suffix, self.weight_ih_l0.dtype)  # a new dtype does get new weights
+        if key not in cache:
+            cache[key] = {k: None if v is None else v.clone()
+                          for k, v in super().weights(layer, suffix).items()}
+        return cache[key]
 
 
 class ModeReadOnce(ReferenceLSTM):
@@ -72,7 +73,7 @@ class CacheKeyedOnBatchSize(ReferenceLSTM):
 
     def weights(self, layer, suffix):
         cache = self.__dict__.setdefault("_weights_by_batch", {})
-        key = (self.__dict__["_batch"], layer, suffix)
+        key = (self.__dict__["_batch"], layer, suffix, self.weight_ih_l0.dtype)
         if key not in cache:
             cache[key] = {k: None if v is None else v.clone()
                           for k, v in super().weights(layer, suffix).items()}
