@@ -22,7 +22,10 @@ PROFILES = {
 _COMMON = dict(
     deadline=None,  # implementations may be slow; hangs are pytest-timeout's job
     print_blob=True,
-    report_multiple_bugs=False,
+    # Every distinct bug hypothesis meets in a check, each shrunk on its own
+    # (conformance.runner keeps them all, and searches for more with their conditions
+    # left out).
+    report_multiple_bugs=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
                            HealthCheck.data_too_large, HealthCheck.differing_executors],
     # Every phase but explain, which costs hundreds of calls per failure and adds nothing

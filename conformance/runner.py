@@ -119,18 +119,36 @@ class Outcome:
 
 
 @dataclass
+class _Found:
+    """One failure of an attempt, with the shrunk case (and extra draw) that shows it."""
+
+    failure: Failure
+    case: object = None
+    extra: object = None
+
+    @property
+    def features(self) -> frozenset[str]:
+        return self.case.features() if self.case is not None else frozenset()
+
+
+@dataclass
 class _Attempt:
-    """One hypothesis run of a check on one restriction of the implementation."""
+    """One hypothesis run of a check on one restriction of the implementation. Hypothesis
+    reports each distinct bug it meets (by exception type and where it was raised), each
+    shrunk on its own: ``found`` holds them all."""
 
     status: Status
-    failure: Failure | None = None
+    found: list[_Found] = field(default_factory=list)
     examples: int = 0
     not_applicable: Counter = field(default_factory=Counter)
     max_ratio: float | None = None
     worst_case: dict | None = None
     ratios: list[float] = field(default_factory=list)
-    failing_features: frozenset[str] = frozenset()
     message: str | None = None
+
+    @property
+    def failure(self) -> Failure | None:
+        return self.found[0].failure if self.found else None
 
 
 def _blob(exc: BaseException) -> str | None:
@@ -192,13 +210,16 @@ def _attempt(subject: Subject, invariant: Invariant, settings: Settings, seed: i
         except NotApplicable as exc:
             result.not_applicable[str(exc)] += 1
             reject()
-        except (Violation, ImplementationError):
+        except (Violation, ImplementationError) as exc:
+            exc.lstm_case = (case, extra)  # which case, when several bugs are reported
             raise
         except Exception as exc:  # the check itself tripped over what came back
-            raise ImplementationError(
+            error = ImplementationError(
                 f"checking crashed with {qualified_name(type(exc))}: {exc} (the "
                 "implementation's result may have an unexpected form)",
-                kind="check-crashed", exception=qualified_name(type(exc))) from exc
+                kind="check-crashed", exception=qualified_name(type(exc)))
+            error.lstm_case = (case, extra)
+            raise error from exc
         result.examples += 1
         if ratios:
             worst = max(ratios)
@@ -224,25 +245,31 @@ def _attempt(subject: Subject, invariant: Invariant, settings: Settings, seed: i
         result.status = Status.NOT_APPLICABLE
         result.message = "every drawn case was refused: " + "; ".join(
             sorted(result.not_applicable))
-    except (Violation, ImplementationError, Flaky) as exc:
-        case = last.get("case")
-        result.failure = _failure(exc, case, subject.excluded)
-        if last.get("extra") is not None and result.failure.counterexample is not None:
-            extra = last["extra"]
-            result.failure.counterexample["extra"] = list(extra) if isinstance(
-                extra, (list, tuple)) else extra
-        lifecycle = getattr(exc, "lifecycle", None)
-        if lifecycle is not None:  # a state machine: the case is the module and its steps
-            result.failure.counterexample = {**result.failure.counterexample, **lifecycle}
-        result.status = result.failure.status
-        result.failing_features = case.features() if case is not None else frozenset()
+    except (Violation, ImplementationError, Flaky, BaseExceptionGroup) as exc:
+        bugs = exc.exceptions if isinstance(exc, BaseExceptionGroup) \
+            and not isinstance(exc, Flaky) else (exc,)
+        for bug in bugs:
+            case, extra = getattr(bug, "lstm_case", (last.get("case"), last.get("extra")))
+            result.found.append(_Found(_found_failure(bug, case, extra, subject), case, extra))
+        result.status = result.found[0].failure.status
         result.examples += 1
     except Exception as exc:  # hypothesis refused to run the check; keep the run going
         result.status = Status.ERROR
-        result.failure = Failure(Status.ERROR, f"the check could not run: "
-                                 f"{qualified_name(type(exc))}: {exc}", None,
-                                 kind="error:check-could-not-run")
+        result.found.append(_Found(Failure(Status.ERROR, f"the check could not run: "
+                                           f"{qualified_name(type(exc))}: {exc}", None,
+                                           kind="error:check-could-not-run")))
     return result
+
+
+def _found_failure(exc: BaseException, case, extra, subject: Subject) -> Failure:
+    failure = _failure(exc, case, subject.excluded)
+    if extra is not None and failure.counterexample is not None:
+        failure.counterexample["extra"] = list(extra) if isinstance(extra, (list, tuple)) \
+            else extra
+    lifecycle = getattr(exc, "lifecycle", None)
+    if lifecycle is not None:  # a state machine: the case is the module and its steps
+        failure.counterexample = {**failure.counterexample, **lifecycle}
+    return failure
 
 
 def _machine_test(subject: Subject, invariant: Invariant, settings: Settings, digest: str,
@@ -277,20 +304,43 @@ def describe_condition(features: frozenset[str]) -> str:
     return "when " + " and ".join(FEATURES[f] for f in sorted(features))
 
 
+def _passes_in_another_dtype(subject: Subject, invariant: Invariant, failing_case) -> bool:
+    """Whether the shrunk case, made again in the other full-precision dtype (float64 for
+    float32, else float32), passes: then its dtype is part of what triggers the failure.
+    A deterministic replay, since leaving a dtype out of a search only moves it to other
+    dtypes. Half precision is never the comparison: its wider tolerance would hide a
+    numeric failure. Failing there in any way, or not being supported, proves nothing."""
+    from spec.strategies import DTYPES, in_dtype
+
+    case, extra = failing_case
+    other = "float64" if case.dtype == DTYPES["float32"] else "float32"
+    if other not in supported(subject.unsupported):
+        return False
+    try:
+        invariant.check(subject, in_dtype(case, DTYPES[other]),
+                        *(() if extra is None else (extra,)))
+    except Exception:
+        return False
+    return True
+
+
 def _condition(subject: Subject, invariant: Invariant, settings: Settings, seed: int | None,
-               digest: str, failing: frozenset[str], kind: str) -> frozenset[str]:
-    """The features of a failing case whose exclusion, one at a time, makes this failure
-    (its ``kind``) go away: the check passes, or fails only in another way (another bug).
-    Together they are what triggers the failure."""
+               digest: str, failing: frozenset[str], kind: str,
+               failing_case) -> frozenset[str]:
+    """The features of a failing case without which this failure (its ``kind``) goes away:
+    the check passes, or fails only in another way (another bug). Together they are what
+    triggers the failure. Each non-dtype feature is left out in turn for a fresh search;
+    the dtype is tested by replaying the shrunk case in the other dtypes."""
     probe = _without_shrinking(settings)
     needed = set()
-    # float32 is where shrinking goes by default, so its presence in the shrunk case says
-    # nothing (and leaving it out only moves the search to other dtypes).
-    for feature in sorted(failing - invariant.requires - {"float32"}):
+    dtypes = {"float32", "float64", "float16", "bfloat16"}
+    if failing_case is not None and _passes_in_another_dtype(subject, invariant, failing_case):
+        needed |= failing & dtypes - invariant.requires
+    for feature in sorted(failing - invariant.requires - dtypes):
         narrower = subject.restricted(frozenset({feature}))
         attempt = _attempt(narrower, invariant, probe, seed, f"{digest}:without:{feature}", None)
         gone = (attempt.status == Status.PASSED and attempt.examples) or (
-            attempt.failure is not None and attempt.failure.kind != kind)
+            attempt.found and all(f.failure.kind != kind for f in attempt.found))
         if gone:
             needed.add(feature)
     return frozenset(needed)
@@ -325,18 +375,24 @@ def run_check(subject: Subject, invariant: Invariant, settings: Settings,
                           message=attempt.message)
         counted = Counter(attempt.not_applicable)
         excluded: frozenset[str] = frozenset()
-        while attempt.failure is not None:
-            failure = attempt.failure
-            outcome.failures.append(failure)
-            if not explore or len(outcome.failures) >= MAX_FAILURES:
+        while attempt.found:
+            triggers: frozenset[str] = frozenset()
+            known = {f.kind for f in outcome.failures}
+            new = [f for f in attempt.found if f.failure.kind not in known]
+            for found in new[:MAX_FAILURES - len(outcome.failures)]:
+                outcome.failures.append(found.failure)
+                if not explore:
+                    continue
+                trigger = _condition(subject.restricted(excluded), invariant, settings, seed,
+                                     digest, found.features, found.failure.kind,
+                                     None if found.case is None else (found.case, found.extra))
+                found.failure.condition = {"features": sorted(trigger),
+                                           "text": describe_condition(trigger)}
+                triggers |= trigger
+            if not explore or len(outcome.failures) >= MAX_FAILURES or not triggers \
+                    or not new:
                 break
-            trigger = _condition(subject.restricted(excluded), invariant, settings, seed,
-                                 digest, attempt.failing_features, failure.kind)
-            failure.condition = {"features": sorted(trigger),
-                                 "text": describe_condition(trigger)}
-            if not trigger:
-                break
-            excluded |= trigger
+            excluded |= triggers
             torch.set_rng_state(torch_state)
             narrower = subject.restricted(excluded)
             attempt = _attempt(narrower, invariant, settings, seed,
@@ -347,7 +403,7 @@ def run_check(subject: Subject, invariant: Invariant, settings: Settings,
             if attempt.max_ratio is not None and (outcome.max_ratio is None
                                                   or attempt.max_ratio > outcome.max_ratio):
                 outcome.max_ratio, outcome.worst_case = attempt.max_ratio, attempt.worst_case
-            if attempt.failure is None:
+            if not attempt.found:
                 outcome.passes_without = sorted(excluded)
                 outcome.rest_status = attempt.status
         if outcome.failures:

@@ -27,6 +27,26 @@ not applicable), and the backend may declare its gaps with
 ``backend_module(backend)`` turns a backend into a drop-in class. The adapter does the
 layout work (batch_first, unbatched input, PackedSequence) and nn.LSTM's input checks,
 so a backend only ever sees seq-first arrays.
+
+Preparing can be expensive (building a graph, an export, a compiled session), so the
+adapter keeps what ``prepare`` returned and reuses it while the weights (every
+parameter's identity and in-place version counter), the dtype and the mode stay the same;
+``load_state_dict``, an optimizer step, ``.to(dtype)`` or ``train()``/``eval()`` make it
+prepare again. A backend that needs example inputs to prepare (an exporter) sets
+``prepare_per_shape = True``: it is then called as ``prepare(config, weights, dtype,
+training, signature)`` once per input signature too, where ``signature`` is
+``(L, N, has_hx, has_lengths)``. A worked example::
+
+    class MyBackend:
+        lstm_conformance_unsupported = frozenset({"proj_size"})
+
+        def prepare(self, config, weights, dtype, training):
+            session = build_session(config, weights, dtype)   # slow: done once per weights
+            def run(x, hx, lengths):
+                return session.run(x, hx, lengths)            # (output, h_n, c_n)
+            return run
+
+    backend = MyBackend()   # the entry point names this object
 """
 
 from __future__ import annotations
@@ -72,13 +92,32 @@ class BackendModule(nn.Module):
     def forward(self, input, hx=None):
         dtype = next(self.parameters()).dtype
         x, hx, lengths, restore = canonical(self.config, input, hx, dtype)
-        weights = {k: v.detach().cpu().numpy() for k, v in self.named_parameters()}
-        run = self.backend.prepare(self.config, weights, np.dtype(str(dtype)[6:]), self.training)
+        run = self._prepared(dtype, (x.shape[0], x.shape[1], hx is not None,
+                                     lengths is not None))
         np_hx = None if hx is None else tuple(s.detach().cpu().numpy() for s in hx)
         np_lengths = None if lengths is None else np.asarray(lengths, dtype=np.int64)
         out, h_n, c_n = run(x.detach().cpu().numpy(), np_hx, np_lengths)
-        as_tensor = lambda a: torch.as_tensor(np.asarray(a), dtype=dtype)  # noqa: E731
+        # np.array copies: a backend may return read-only arrays (a session's own buffers),
+        # which torch.as_tensor would warn about and could not write to.
+        as_tensor = lambda a: torch.from_numpy(np.array(a)).to(dtype)  # noqa: E731
         return restore(as_tensor(out), as_tensor(h_n), as_tensor(c_n))
+
+    def _prepared(self, dtype: torch.dtype, signature: tuple):
+        """The backend's ``run`` for the current weights, dtype and mode (and input
+        signature, for a backend that prepares per shape), prepared once and reused."""
+        per_shape = bool(getattr(self.backend, "prepare_per_shape", False))
+        state = (tuple((name, id(p), p._version) for name, p in self.named_parameters()),
+                 dtype, self.training)
+        if self.__dict__.get("_prepared_state") != state:  # old weights are never used again
+            self.__dict__.update(_prepared_state=state, _prepared_runs={})
+        runs = self.__dict__["_prepared_runs"]
+        shape = signature if per_shape else None
+        if shape not in runs:
+            weights = {k: v.detach().cpu().numpy() for k, v in self.named_parameters()}
+            args = (self.config, weights, np.dtype(str(dtype)[6:]), self.training)
+            runs[shape] = self.backend.prepare(*args, signature) if per_shape \
+                else self.backend.prepare(*args)
+        return runs[shape]
 
 
 #: What a backend may declare about itself, passed on to its drop-in class.

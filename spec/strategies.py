@@ -97,6 +97,18 @@ def make_state(config: LSTMConfig, batch: int, seed: int, dtype: torch.dtype):
     return h0.to(dtype), c0.to(dtype)
 
 
+def in_dtype(case: Case, dtype: torch.dtype) -> Case:
+    """The same drawn case in another dtype: weights, input and state made again from its
+    seed and scales (not cast, so each dtype gets its own correctly rounded values)."""
+    config, seed = case.config, case.weight_seed
+    return case.replace(
+        dtype=dtype,
+        weights=make_weights(config, seed, WEIGHT_SCALES[case.weight_scale], dtype),
+        x=make_input(config, case.seq_len, case.batch, seed,
+                     INPUT_SCALES[case.input_scale][dtype], dtype),
+        hx=None if case.hx is None else make_state(config, case.batch, seed, dtype))
+
+
 def _pick(value, options):
     """A fixed value when one is given, else any of ``options``."""
     return st.just(value) if value is not None else st.sampled_from(options)
