@@ -17,6 +17,9 @@ from spec.harness import Subject
 #: The attribute an implementation sets to declare checks it is known to fail:
 #: ``{"invariant-id": "reason, with the upstream issue"}``.
 KNOWN_FAILURES_ATTRIBUTE = "lstm_conformance_known_failures"
+#: The attribute that names the framework behind an implementation, with its version
+#: (``"onnxruntime 1.32.0"``): the ecosystem table prints it.
+FRAMEWORK_ATTRIBUTE = "lstm_conformance_framework"
 
 
 class SelectionError(Exception):
@@ -110,6 +113,9 @@ class Selection:
             loaded.subject = subject.restricted(self.exclude)
             loaded.subject.observer = self._observer
             info.update(kind=kind, unsupported=sorted(subject.unsupported))
+            framework = getattr(subject.factory, FRAMEWORK_ATTRIBUTE, None)
+            if framework:
+                info["framework"] = str(framework)
             if loaded.known_failures:
                 info["known_failures"] = loaded.known_failures
             if loaded.tolerance:

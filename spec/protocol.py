@@ -121,7 +121,8 @@ class BackendModule(nn.Module):
 
 
 #: What a backend may declare about itself, passed on to its drop-in class.
-DECLARATIONS = ("lstm_conformance_tolerance", "lstm_conformance_known_failures")
+DECLARATIONS = ("lstm_conformance_tolerance", "lstm_conformance_known_failures",
+                "lstm_conformance_framework")
 
 
 #: What no backend can do through this protocol: numpy arrays carry no autograd, and numpy

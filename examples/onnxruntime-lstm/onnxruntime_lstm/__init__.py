@@ -115,7 +115,8 @@ def build_model(config, weights: dict, has_hx: bool, has_lengths: bool) -> onnx.
 class OnnxRuntimeBackend:
     """The lstm-conformance backend: ``prepare`` returns a ``run`` on an ORT session."""
 
-    lstm_conformance_unsupported = frozenset({"proj_size", "dropout", "float64"})
+    lstm_conformance_unsupported = frozenset({"proj_size", "dropout", "float64", "float16"})
+    lstm_conformance_framework = f"onnxruntime {ort.__version__}"
 
     def __init__(self, max_sessions: int = 64) -> None:
         self.max_sessions = max_sessions

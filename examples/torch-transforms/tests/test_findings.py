@@ -1,0 +1,169 @@
+"""Standalone reproductions of every difference the suite reported, in plain torch code.
+
+No adapter and no suite here: each test builds ``nn.LSTM``, applies the transform the
+way its documentation says, and asserts that the difference is there (so each test fails
+the day upstream fixes it, and the declaration in the adapter should then go). The
+upstream issue is in each docstring.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+import torch._dynamo
+from torch import nn
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
+
+torch.manual_seed(0)
+
+
+def packed_batch():
+    return pack_padded_sequence(torch.randn(4, 3, 3), torch.tensor([4, 2, 3]),
+                                enforce_sorted=False)
+
+
+# --- torch.compile ---------------------------------------------------------------------
+
+def compiled_lstm(**config):
+    torch._dynamo.reset()
+    return torch.compile(nn.LSTM(3, 5, **config).eval(), backend="inductor", fullgraph=True)
+
+
+def test_compile_float32_autograd_fails():
+    """torch.compile with allow_rnn: float32 with autograd fails in oneDNN's LSTM path.
+
+    https://github.com/pytorch/pytorch/issues/158007 (still present in torch 2.13.0).
+    The same call under no_grad compiles and agrees with eager.
+    """
+    lstm = compiled_lstm()
+    x = torch.randn(4, 2, 3)
+    with torch._dynamo.config.patch(allow_rnn=True):
+        with torch.no_grad():
+            out, _ = lstm(x)
+            torch.testing.assert_close(out, lstm._orig_mod(x)[0])
+        with pytest.raises(TypeError, match="mkldnn_rnn_layer"):
+            lstm(x)
+
+
+def test_compile_cannot_trace_packed_input():
+    """torch.compile(fullgraph=True) cannot trace nn.LSTM on a PackedSequence.
+
+    https://github.com/pytorch/pytorch/issues/112044: the packed aten.lstm.data needs the
+    data-dependent batch_sizes. Without fullgraph the LSTM runs eagerly (not compiled).
+    """
+    lstm = compiled_lstm()
+    with torch._dynamo.config.patch(allow_rnn=True), torch.no_grad():
+        with pytest.raises(Exception, match="data-dependent"):
+            lstm(packed_batch())
+
+
+# --- TorchScript -----------------------------------------------------------------------
+
+def test_scripted_lstm_has_no_forward():
+    """A scripted nn.LSTM cannot be called; its overloads are forward__0 / forward__1.
+
+    https://github.com/pytorch/pytorch/issues/32976, https://github.com/pytorch/pytorch/issues/56183
+    """
+    scripted = torch.jit.script(nn.LSTM(3, 5))
+    with pytest.raises(AttributeError, match="forward"):
+        scripted(torch.randn(4, 2, 3))
+    assert scripted.forward__0(torch.randn(4, 2, 3), None)[0].shape == (4, 2, 5)
+
+
+def test_scripted_packed_output_is_a_look_alike():
+    """forward__1 returns torch._jit_internal.PackedSequence, not nn.utils.rnn's.
+
+    https://github.com/pytorch/pytorch/issues/43873
+    """
+    scripted = torch.jit.script(nn.LSTM(3, 5))
+    output, _ = scripted.forward__1(packed_batch(), None)
+    assert not isinstance(output, PackedSequence)
+    assert type(output).__module__ == "torch._jit_internal"
+
+
+@pytest.mark.parametrize("shape", [(4,), (2, 4, 2, 3)])
+def test_scripted_bad_input_raises_jit_error_not_value_error(shape):
+    """nn.LSTM raises ValueError for 1-D and 4-D input; scripted, it is torch.jit.Error.
+
+    The TorchScript interpreter rethrows every exception as one (a RuntimeError):
+    https://github.com/pytorch/pytorch/issues/54612
+    """
+    lstm = nn.LSTM(3, 5)
+    x = torch.randn(shape)
+    with pytest.raises(ValueError, match="Expected input to be 2D or 3D"):
+        lstm(x)
+    with pytest.raises(torch.jit.Error, match="Expected input to be 2D or 3D") as raised:
+        torch.jit.script(lstm).forward__0(x, None)
+    assert not isinstance(raised.value, ValueError)
+
+
+# --- torch.export ----------------------------------------------------------------------
+
+def test_export_cannot_take_packed_input():
+    """torch.export cannot trace nn.LSTM on a PackedSequence (data-dependent batch_sizes).
+
+    https://github.com/pytorch/pytorch/issues/171978, https://github.com/pytorch/pytorch/issues/112044
+    """
+    with pytest.raises(Exception, match="data-dependent"):
+        torch.export.export(nn.LSTM(3, 5).eval(), (packed_batch(),))
+
+
+def test_export_seq_len_zero_raises_value_error_not_runtime_error():
+    """seq_len 0: nn.LSTM raises RuntimeError, torch.export a ValueError from tracing.
+
+    Eager's check is in the C++ kernel ("Expected sequence length to be larger than 0",
+    see https://github.com/pytorch/pytorch/issues/50192); export traces aten.lstm with
+    fake tensors through a Python decomposition whose torch.cat of zero steps raises
+    ValueError first. No upstream issue found for the exception type.
+    """
+    lstm = nn.LSTM(1, 1).eval()
+    x = torch.randn(0, 1, 1)
+    with pytest.raises(RuntimeError, match="sequence length to be larger than 0"):
+        lstm(x)
+    with pytest.raises(ValueError, match="cat expects at least one tensor"):
+        torch.export.export(lstm, (x,))
+
+
+# --- torch.onnx.export + ONNX Runtime --------------------------------------------------
+
+def onnx_session(lstm, args):
+    program = torch.onnx.export(lstm, args, dynamo=True, verbose=False)
+    return ort.InferenceSession(program.model_proto.SerializeToString(),
+                                providers=["CPUExecutionProvider"])
+
+
+def test_onnx_export_drops_the_projection():
+    """proj_size > 0: the exported graph has no projection and ONNX Runtime rejects it.
+
+    onnxscript's torch_lib aten_lstm (added for
+    https://github.com/microsoft/onnxscript/issues/2546) ignores weight_hr and takes the
+    hidden size from h0 (= proj_size). No upstream issue on projections was found.
+    """
+    lstm = nn.LSTM(3, 5, proj_size=2).eval()
+    x = torch.randn(4, 2, 3)
+    session = onnx_session(lstm, (x,))
+    with pytest.raises(Exception, match="initial_c must have shape"):
+        session.run(None, {session.get_inputs()[0].name: x.numpy()})
+
+
+def test_onnx_runtime_refuses_double_lstm():
+    """The exporter writes a float64 graph; ONNX Runtime's CPU LSTM kernel refuses it."""
+    lstm = nn.LSTM(3, 5).double().eval()
+    x = torch.randn(4, 2, 3, dtype=torch.float64)
+    session = onnx_session(lstm, (x,))
+    with pytest.raises(Exception, match="does not support double"):
+        session.run(None, {session.get_inputs()[0].name: x.numpy()})
+
+
+def test_onnx_float32_agrees_with_eager():
+    """Control for the two above: without projection, float32 agrees with nn.LSTM."""
+    lstm = nn.LSTM(3, 5, num_layers=2, bidirectional=True).eval()
+    x = torch.randn(4, 2, 3)
+    session = onnx_session(lstm, (x,))
+    out = session.run(None, {session.get_inputs()[0].name: x.numpy()})
+    with torch.no_grad():
+        expected, (h_n, c_n) = lstm(x)
+    for got, want in zip(out, (expected, h_n, c_n), strict=True):
+        np.testing.assert_allclose(got, want.numpy(), rtol=1.3e-6, atol=1e-5)

@@ -1,0 +1,131 @@
+"""From a wheel, as a user would (README: "Register your implementation"): build the wheel,
+install it with a small user plugin into a fresh virtual environment outside the
+repository, and from a user's project directory run ``lstm-conformance run``, the user's
+own pytest file that uses ``parametrize_with_checks``, and an unrelated test file with
+pytest-profiling installed.
+
+The fresh environment borrows the heavy dependencies (torch, numpy, hypothesis, pytest,
+...) from this one through a path entry, so that no multi-GB download is needed; the
+project itself comes only from the wheel (a test checks where it is imported from).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import sysconfig
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+PLUGIN_PYPROJECT = textwrap.dedent('''
+    [build-system]
+    requires = ["setuptools>=68"]
+    build-backend = "setuptools.build_meta"
+
+    [project]
+    name = "my-lstm"
+    version = "0.0.1"
+
+    [project.entry-points."lstm_conformance.implementations"]
+    my-lstm = "my_lstm:MyLSTM"
+''')
+PLUGIN = textwrap.dedent('''
+    from torch import nn
+
+    class MyLSTM(nn.LSTM):
+        """The user's LSTM (nn.LSTM under another name, for the test)."""
+''')
+USER_TEST = textwrap.dedent('''
+    from conformance.checks import parametrize_with_checks
+    from my_lstm import MyLSTM
+
+    @parametrize_with_checks(MyLSTM, profile="quick", only=["matches-oracle", "lifecycle"])
+    def test_my_lstm(check):
+        check()
+''')
+UNRELATED = "def test_unrelated():\n    assert sum([1, 2]) == 3\n"
+
+
+def _run(command: list, cwd: Path, timeout: float = 900) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHONPATH", "PYTEST_"))}
+    proc = subprocess.run([str(c) for c in command], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+    return proc
+
+
+@pytest.fixture(scope="module")
+def user_env(tmp_path_factory):
+    """(python, bin dir, user project dir) of a fresh venv with the wheel and the plugin."""
+    work = tmp_path_factory.mktemp("wheel")
+    dist = work / "dist"
+    built = _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                  "-w", dist, ROOT], cwd=work)
+    if built.returncode != 0:
+        pytest.skip(f"the wheel cannot be built here: {built.stderr[-800:]}")
+    wheel = next(dist.glob("lstm_conformance-*.whl"))
+    venv = work / "venv"
+    _run([sys.executable, "-m", "venv", venv], cwd=work).check_returncode()
+    python = venv / "bin" / "python"
+    site = Path(_run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                     cwd=work).stdout.strip())
+    # this environment's packages, after the venv's own: torch and friends, not the project
+    (site / "borrowed.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    installed = _run([python, "-m", "pip", "install", "--no-deps", "--no-index", wheel],
+                     cwd=work)
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    project = work / "user-project"
+    (project / "plugin").mkdir(parents=True)
+    (project / "plugin" / "pyproject.toml").write_text(PLUGIN_PYPROJECT)
+    (project / "plugin" / "my_lstm.py").write_text(PLUGIN)
+    # built by this environment's pip and setuptools (the venv's own are too old to build)
+    plugin = _run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation",
+                   "--no-index", "--target", site, project / "plugin"], cwd=work)
+    assert plugin.returncode == 0, plugin.stdout + plugin.stderr
+    return python, venv / "bin", project
+
+
+def test_the_project_comes_from_the_wheel(user_env):
+    python, _, project = user_env
+    where = _run([python, "-c", "import conformance, spec; print(conformance.__file__, "
+                  "spec.__file__)"], cwd=project)
+    assert where.returncode == 0, where.stderr
+    assert str(ROOT) not in where.stdout and "site-packages" in where.stdout
+
+
+def test_lstm_conformance_run_from_a_user_project(user_env):
+    _, bin_dir, project = user_env
+    proc = _run([bin_dir / "lstm-conformance", "run", "--lstm-impl", "my-lstm",
+                 "--lstm-profile", "quick"], cwd=project)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    assert (project / "reports" / "index.html").is_file()
+    assert (project / "reports" / "results.json").is_file()
+    assert "my-lstm: conformant" in out
+
+
+def test_the_users_own_pytest_file(user_env):
+    python, _, project = user_env
+    (project / "test_mine.py").write_text(USER_TEST)
+    proc = _run([python, "-m", "pytest", "test_mine.py", "-p", "no:cacheprovider", "-q",
+                 "--rootdir", project], cwd=project)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    assert "2 passed" in proc.stdout
+
+
+def test_an_unrelated_file_with_pytest_profiling(user_env):
+    python, _, project = user_env
+    got = _run([python, "-m", "pip", "install", "--quiet", "--no-deps", "pytest-profiling",
+                "gprof2dot", "six"], cwd=project, timeout=300)
+    if got.returncode != 0:
+        pytest.skip(f"pytest-profiling could not be installed here: {got.stderr[-500:]}")
+    (project / "test_theirs.py").write_text(UNRELATED)
+    proc = _run([python, "-m", "pytest", "test_theirs.py", "--profile", "-p",
+                 "no:cacheprovider", "-q", "--rootdir", project], cwd=project)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    assert "1 passed" in out and "lstm-conformance: profile" not in out
