@@ -27,8 +27,9 @@ from pathlib import Path
 
 import pytest
 
+from conformance.outcome import Outcome
 from conformance.profiles import profile_settings
-from conformance.runner import Outcome, run_check
+from conformance.runner import run_check
 from conformance.selection import declared_known_failures
 from spec.capabilities import declared_unsupported
 from spec.harness import Subject

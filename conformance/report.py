@@ -1,8 +1,9 @@
 """Report writing: a run's results dict to results.json, index.html and junit.xml.
 
-The runner collects the results (schema 1, see DESIGN.md) and calls ``write_reports``. All three
-files are rendered in memory first, so a failure while rendering leaves the previous report
-untouched; then each file replaces its predecessor atomically, so none is ever half-written.
+The runner collects the results (schema 1, docs/results.schema.json) and calls
+``write_reports``. All three files are rendered in memory first, so a failure while
+rendering leaves the previous report untouched; then each file replaces its predecessor
+atomically, so none is ever half-written.
 Beyond the contract's keys every field is optional here: a missing one renders as a dash.
 """
 

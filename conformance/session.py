@@ -91,8 +91,9 @@ class ConformanceRun:
                 for inv in INVARIANTS]
 
     def check(self, impl: str, invariant_id: str) -> dict:
+        from conformance.outcome import Outcome
         from conformance.profiles import profile_settings
-        from conformance.runner import Outcome, run_check
+        from conformance.runner import run_check
         from spec.invariants import by_id
         from spec.vocabulary import Status
 
@@ -151,7 +152,7 @@ class ConformanceRun:
 
     def _unfinished(self, report: pytest.TestReport, impl: str, invariant_id: str) -> dict:
         """The outcome of a test that never finished: timed out, or its process crashed."""
-        from conformance.runner import Failure, Outcome
+        from conformance.outcome import Failure, Outcome
         from spec.vocabulary import Status
 
         timeout = self.config.getoption("timeout", None)

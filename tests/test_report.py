@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import re
 import shutil
 import subprocess
 import xml.etree.ElementTree as ET
@@ -341,3 +342,32 @@ def test_page_in_headless_chromium(tmp_path):
     assert '<html lang="en" class="js">' in run.stdout  # the inline script ran to its end
     console = [line for line in run.stderr.splitlines() if ":CONSOLE" in line and url in line]
     assert console == [], "the page logged to the console:\n" + "\n".join(console)
+
+
+def with_pictures() -> dict:
+    """The sample with a failure that carries its tensors (rows swapped) and a check with
+    its per-example ratios: what the report draws."""
+    results = sample()
+    entry = results["implementations"]["stacked"]
+    outcome = entry["results"]["stacked-layers"]
+    outcome["failures"][0]["tensors"] = {
+        "dims": ["row", "batch", "feature"],
+        "expected": [[[0.1, 0.2, 0.3]], [[0.4, 0.5, 0.6]]],
+        "actual": [[[0.4, 0.5, 0.6]], [[0.1, 0.2, 0.3]]]}
+    entry["results"]["matches-oracle"]["ratios"] = [0.01, 0.2, 0.7, 0.05]
+    return results
+
+
+def test_heat_maps_and_ratio_plots_in_headless_chromium(tmp_path):
+    write_reports(tmp_path, with_pictures())
+    html = (tmp_path / "index.html").read_text()
+    assert 'class="heat-maps"' in html and 'class="ratio-plot"' in html
+    assert "actual row 0 equals expected row 1" in html
+    run = chromium(tmp_path, "--dump-dom", (tmp_path / "index.html").as_uri())
+    assert 'class="heat-maps drawn"' in run.stdout
+    assert 'class="ratio-plot drawn"' in run.stdout
+    assert "broken" not in re.findall(r'<img[^>]*class="([^"]*)"', run.stdout)
+    screenshot = tmp_path / "pictures.png"
+    chromium(tmp_path, f"--screenshot={screenshot}", "--window-size=1400,4000",
+             (tmp_path / "index.html").as_uri())
+    assert screenshot.stat().st_size > 10_000

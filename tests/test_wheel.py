@@ -12,6 +12,7 @@ project itself comes only from the wheel (a test checks where it is imported fro
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -63,8 +64,12 @@ def user_env(tmp_path_factory):
     """(python, bin dir, user project dir) of a fresh venv with the wheel and the plugin."""
     work = tmp_path_factory.mktemp("wheel")
     dist = work / "dist"
+    # built from a copy: an in-tree build would leave build/ and *.egg-info in the checkout
+    source = shutil.copytree(ROOT, work / "source", ignore=shutil.ignore_patterns(
+        ".git", ".venv", ".tox", "reports", "build", "*.egg-info", ".hypothesis",
+        "__pycache__", "examples"))
     built = _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                  "-w", dist, ROOT], cwd=work)
+                  "-w", dist, source], cwd=work)
     if built.returncode != 0:
         pytest.skip(f"the wheel cannot be built here: {built.stderr[-800:]}")
     wheel = next(dist.glob("lstm_conformance-*.whl"))

@@ -65,7 +65,7 @@ from .states import (
     StateLeaksBetweenCalls,
 )
 
-#: Every seeded defect: those of LSTM-SEMANTICS.md section 4 in its order, then the rest.
+#: Every seeded defect: the bugs real projects shipped first, then the rest.
 DEFECTS = (
     SwappedForgetCandidate, OnnxGateOrder, TanhOutputGate, NoTanhOnCell, SingleBias,
     ForgetBiasPlusOne, BackwardInputNotReversed, BackwardOutputNotFlipped,

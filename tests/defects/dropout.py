@@ -13,7 +13,7 @@ class DropoutAfterLastLayer(ReferenceLSTM):
 
     Bug: nn.LSTM drops out all but the last layer's output. In training h_n[top] no
     longer equals the (dropped-out) output's last step. Caught by dropout-train-structure
-    only (LSTM-SEMANTICS.md s.4).
+    only.
     """
 
     catches = {

@@ -142,7 +142,7 @@ class ProjectionRecurrenceSlice(ReferenceLSTM):
     Bug: the recurrence takes the first P features of ``o * tanh(c)`` (the shapes fit,
     so nothing complains); output and h_n are still projected. Caught by
     state-continuation (the carried h_n is W_hr h, which the module itself never feeds
-    back; LSTM-SEMANTICS.md s.4 finding 4), cell-state-consistency (z_o recomputed from
+    back), cell-state-consistency (z_o recomputed from
     the previous output), matches-oracle and gradients.
     """
 

@@ -26,7 +26,7 @@ U(-k, k), k = scale / sqrt(hidden), scale 1 or 3; input standard normal, x1 or x
 Usage (OMP_NUM_THREADS=1 as the suite runs)::
 
     python tools/measure.py                      # both parts, both dtypes, 400 configs each
-    python tools/measure.py --cases 1500 --json /tmp/measure.json     # README's figures
+    python tools/measure.py --cases 1500 --json measure.json     # README's figures
     python tools/measure.py --cases 3000 --regime suite                # the suite's sizes
 
 Deterministic for a given --seed.

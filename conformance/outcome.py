@@ -1,0 +1,121 @@
+"""The records of one check's result: ``Outcome`` and its ``Failure``s, as they cross the
+pytest-xdist boundary (``as_dict``) and land in ``results.json``, and how a failure is made
+from what a check raised.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+
+from hypothesis.errors import Flaky
+
+from spec.errors import ImplementationError, Violation, qualified_name
+from spec.vocabulary import Status
+
+#: Distinct failures kept per check; each costs a shrink and a search for its condition.
+MAX_FAILURES = 3
+#: Tensors up to this many elements are kept with a failure, for the report's pictures.
+PICTURE_ELEMENTS = 4096
+
+
+def _plain(pairs: list[tuple[str, object]]) -> dict:
+    """``asdict``'s dict factory: enum members as their plain strings, so that an outcome
+    crosses the xdist boundary (execnet) and serialises as JSON unchanged."""
+    return {k: str(v) if isinstance(v, Enum) else v for k, v in pairs}
+
+
+@dataclass
+class Failure:
+    """One distinct failure of a check: its shrunk counterexample and what triggers it."""
+
+    status: Status
+    message: str
+    counterexample: dict | None
+    #: A stable key for what failed: a violation's ``check``, or ``error:<kind>:<type>``.
+    kind: str
+    #: The features that trigger it, and in words: {"features": [...], "text": "..."}.
+    condition: dict | None = None
+    hypothesis_reproduce: str | None = None
+    #: Filled in by the plugin: a command that reproduces it, and a standalone script.
+    reproduce: str | None = None
+    script: str | None = None
+    #: Expected and actual tensors of a failed comparison, when small enough to draw.
+    tensors: dict | None = None
+    #: The features excluded while this failure was searched for (none for the first).
+    excluded: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return asdict(self, dict_factory=_plain)
+
+
+@dataclass
+class Outcome:
+    status: Status
+    examples: int = 0
+    not_applicable_examples: int = 0
+    duration_s: float = 0.0
+    counterexample: dict | None = None
+    message: str | None = None
+    hypothesis_reproduce: str | None = None
+    reproduce: str | None = None
+    not_applicable_reasons: dict[str, int] = field(default_factory=dict)
+    failures: list[dict] = field(default_factory=list)
+    #: The features whose exclusion was needed for the rest to pass, and the status of
+    #: the check on that rest (None when nothing failed).
+    passes_without: list[str] | None = None
+    rest_status: Status | None = None
+    #: For a failure or error: the status of the same check on core cases only (one
+    #: unidirectional layer, dense input), which decides the "core" conformance level.
+    core_status: Status | None = None
+    #: The largest observed error / allowed error over every numeric comparison made, the
+    #: case that produced it, and each example's largest (for the report's plot).
+    max_ratio: float | None = None
+    worst_case: dict | None = None
+    ratios: list[float] = field(default_factory=list)
+    #: Set for a declared known failure: the implementation's reason.
+    known_failure_reason: str | None = None
+    #: Warnings the implementation raised during the check, each once: "Category: text".
+    warnings: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return asdict(self, dict_factory=_plain)
+
+
+def blob(exc: BaseException) -> str | None:
+    for note in getattr(exc, "__notes__", ()):
+        if "@reproduce_failure" in note:
+            return note[note.index("@reproduce_failure"):].strip()
+    return None
+
+
+def pictures(exc: BaseException) -> dict | None:
+    tensors = getattr(exc, "tensors", None)
+    if not tensors or tensors["expected"].numel() > PICTURE_ELEMENTS:
+        return None
+    return {"dims": tensors["dims"], "expected": tensors["expected"].tolist(),
+            "actual": tensors["actual"].tolist()}
+
+
+def failure_from(exc: BaseException, case, excluded: frozenset[str]) -> Failure:
+    first = exc
+    if isinstance(exc, Flaky):  # it failed, then passed on the same input
+        inner = [e for e in getattr(exc, "exceptions", ())
+                 if isinstance(e, (Violation, ImplementationError))]
+        first = inner[0] if inner else exc
+    if isinstance(first, Violation):
+        status, kind = Status.FAILED, str(first.detail.get("check", "violation"))
+        detail = first.detail
+    else:
+        status, detail = Status.ERROR, {}
+        kind = (f"error:{first.kind}:{first.exception or ''}"
+                if isinstance(first, ImplementationError)
+                else f"error:{qualified_name(type(first))}")
+    message = str(first)
+    if isinstance(exc, Flaky):
+        message = ("not reproducible: the same input gave a different result when hypothesis "
+                   f"replayed it (non-deterministic?); first: {first}")
+    return Failure(status=status, message=message, kind=kind,
+                   counterexample={"case": case.describe() if case else None, **detail},
+                   hypothesis_reproduce=blob(exc), tensors=pictures(first),
+                   excluded=sorted(excluded))
