@@ -19,7 +19,7 @@ TEMPLATE = '''"""{impl} fails {invariant}: a standalone reproduction.
 
 Run it in the environment that ran the checks, from anywhere:
 
-    python {path}
+    python REPORT_DIR/{path}
 
 It needs lstm-conformance and {impl}'s distribution installed; nothing else.
 """
@@ -97,7 +97,7 @@ def write_scripts(report_dir: Path, document: dict) -> None:
         for invariant_id, result in entry["results"].items():
             for n, failure in enumerate(result.get("failures") or [], 1):
                 name = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{impl}__{invariant_id}__{n}.py")
-                source = script_for(impl, invariant_id, failure, str(folder / name))
+                source = script_for(impl, invariant_id, failure, f"scripts/{name}")
                 if source is None:
                     continue
                 folder.mkdir(parents=True, exist_ok=True)

@@ -62,6 +62,22 @@ def test_each_fault_is_named(faulty_run, name):
         assert f"--lstm-impl {name}" in result["reproduce"]
 
 
+def test_a_crash_keeps_the_case_that_was_running(conformance_run):
+    """A worker that dies on bias=False leaves a result that says bias=False, with the case
+    and a reproduce command, in results.json and in the HTML."""
+    run = conformance_run("--lstm-impl", "faulty-abort-no-bias", "-k", "matches-oracle",
+                          "--lstm-profile", "default", timeout=300)
+    result = run.impl("faulty-abort-no-bias")["results"]["matches-oracle"]
+    assert result["status"] == "error" and "crashed" in result["message"]
+    case = result["counterexample"]["case"]
+    assert case["bias"] is False, case
+    assert "bias=False" in result["message"]
+    assert result["failures"][0]["counterexample"]["case"] == case
+    assert "--lstm-impl faulty-abort-no-bias" in result["reproduce"]
+    html = (run.workdir / "report" / "index.html").read_text()
+    assert "bias=False" in html and "faulty-abort-no-bias" in html
+
+
 def test_a_hang_is_cut_at_the_timeout_and_not_waited_for_again(faulty_run):
     messages = [r["message"] for r in faulty_run.impl("faulty-hang")["results"].values()]
     assert sum("timed out after 10" in m for m in messages) == 1, messages

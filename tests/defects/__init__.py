@@ -41,7 +41,7 @@ from .lifecycle import (
     StateCarriedAfterBackward,
     WeightsCachedAtFirstCall,
 )
-from .numerics import OverflowingTanh, ReducedPrecision, TruncatedBackprop
+from .numerics import CellStateInFloat16, OverflowingTanh, ReducedPrecision, TruncatedBackprop
 from .packed import (
     PackedBackwardStartsInPadding,
     PackedEqualLengthsBatchMajor,
@@ -77,7 +77,7 @@ DEFECTS = (
     ReverseUsesForwardProjection, ReducedPrecision, OverflowingTanh, TruncatedBackprop,
     WritesBackState, BatchMeanForgetGate, SingleStepSqueeze, StateLeaksBetweenCalls,
     FlattensExtraDims, BatchFirstIgnored, HxReadBatchFirst, UpperLayersIgnoreBackwardHalf,
-    PackedEqualLengthsBatchMajor,
+    PackedEqualLengthsBatchMajor, CellStateInFloat16,
 )
 
 #: Defects that every fresh-module invariant at tiny sizes misses: they live across calls

@@ -4,7 +4,9 @@ Each defect class carries::
 
     catches = {"gate-probe": GATE_PROBE, "matches-oracle": ORACLE}   # invariant -> Caught
     hint = "gate-order"                                              # conformance.hints id
-    missed_by_fresh_module = "why the fresh-module checks cannot see it"   (optional)
+
+(``LIFECYCLE_DEFECTS`` and ``SCALE_DEFECTS`` in ``tests/defects/__init__.py`` are also
+declared to pass every check of a fresh module at tiny sizes, and a test holds them to it.)
 
 ``tests/test_seeded_defects.py`` checks that each named invariant fails for the declared
 reason, ``tests/test_hints.py`` that the report's top hint is the declared one, and

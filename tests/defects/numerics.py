@@ -30,6 +30,22 @@ class ReducedPrecision(ReferenceLSTM):
         return z.to(x_t.dtype)
 
 
+class CellStateInFloat16(ReferenceLSTM):
+    """Accumulates the cell state in float16 while claiming float32 (and float64).
+
+    Bug: a half-precision accumulator for c (a kernel that keeps its state in registers
+    of the narrow type), so c_t = f c_{t-1} + i g is rounded to float16 at every step.
+    Caught by matches-oracle (a near miss: the formula is right); cell-state-consistency
+    and gate-probe may catch it too, on larger states.
+    """
+
+    catches = {"matches-oracle": on(ORACLE, near_miss=True)}
+    hint = "precision"
+
+    def cell(self, c, i, f, g):
+        return (f.half() * c.half() + i.half() * g.half()).to(c.dtype)
+
+
 class OverflowingTanh(ReferenceLSTM):
     """tanh written as (exp(2z) - 1) / (exp(2z) + 1): inf / inf = NaN for large z.
 

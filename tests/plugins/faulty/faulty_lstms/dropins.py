@@ -25,6 +25,15 @@ class AbortsInForward(nn.LSTM):
         os.abort()
 
 
+class AbortsWithoutBias(nn.LSTM):
+    """Correct, but the process dies (a native crash) on any call with bias=False."""
+
+    def forward(self, input, hx=None):
+        if not self.bias:
+            os.abort()
+        return super().forward(input, hx)
+
+
 class ReturnsNaN(nn.LSTM):
     """Right structure and shapes, NaN everywhere."""
 
