@@ -16,9 +16,18 @@ IDS = ["int8", "float16"]
 
 
 def test_declared_gaps():
-    expected = {"proj_size", "no_bias", "unbatched", "float64", "autograd", "input_validation"}
+    expected = {"proj_size", "no_bias", "unbatched", "float64", "float16", "bfloat16",
+                "autograd", "input_validation"}
     assert DynamicInt8LSTM.lstm_conformance_unsupported == expected
     assert DynamicFloat16LSTM.lstm_conformance_unsupported == expected
+
+
+@pytest.mark.parametrize("input_dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_input_is_refused(input_dtype):
+    """Why float16 and bfloat16 are declared: the quantized LSTM takes float32 input only."""
+    lstm = quantize_dynamic(nn.Sequential(nn.LSTM(3, 4)), {nn.LSTM}, dtype=torch.qint8)[0]
+    with pytest.raises(RuntimeError, match="expected scalar type Float"):
+        lstm(torch.randn(2, 1, 3, dtype=input_dtype))
 
 
 @pytest.mark.parametrize("qdtype", QDTYPES, ids=IDS)
