@@ -104,16 +104,24 @@ class BackendModule(nn.Module):
 
     def _prepared(self, dtype: torch.dtype, signature: tuple):
         """The backend's ``run`` for the current weights, dtype and mode (and input
-        signature, for a backend that prepares per shape), prepared once and reused."""
+        signature, for a backend that prepares per shape), prepared once and reused.
+
+        The weights are told apart by where their data lives and by its in-place version
+        counter: ``load_state_dict`` and optimizer steps bump the counter, ``.to()`` moves
+        the data. The prepared weights' tensors are kept, so that their memory cannot be
+        handed to new weights at the same address while they are cached (a round trip
+        through ``.to(float32)`` would otherwise look like the original weights)."""
         per_shape = bool(getattr(self.backend, "prepare_per_shape", False))
-        state = (tuple((name, id(p), p._version) for name, p in self.named_parameters()),
-                 dtype, self.training)
+        params = list(self.named_parameters())
+        state = (tuple((name, p.data_ptr(), p._version) for name, p in params), dtype,
+                 self.training)
         if self.__dict__.get("_prepared_state") != state:  # old weights are never used again
-            self.__dict__.update(_prepared_state=state, _prepared_runs={})
+            self.__dict__.update(_prepared_state=state, _prepared_runs={},
+                                 _prepared_weights=[p.detach() for _, p in params])
         runs = self.__dict__["_prepared_runs"]
         shape = signature if per_shape else None
         if shape not in runs:
-            weights = {k: v.detach().cpu().numpy() for k, v in self.named_parameters()}
+            weights = {k: v.detach().cpu().numpy() for k, v in params}
             args = (self.config, weights, np.dtype(str(dtype)[6:]), self.training)
             runs[shape] = self.backend.prepare(*args, signature) if per_shape \
                 else self.backend.prepare(*args)

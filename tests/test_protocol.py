@@ -63,6 +63,22 @@ def test_prepared_once_per_weights_dtype_and_mode(recwarn):
     assert not [w for w in recwarn if "not writable" in str(w.message)]
 
 
+def test_a_round_trip_through_float32_prepares_again():
+    """Found by the lifecycle check: .to(float32) then .to(float64) leaves parameters with
+    the same identity and version counter, but rounded values."""
+    backend = CountingBackend()
+    module = _module(backend).to(torch.float64)
+    module.load_state_dict(torch.nn.LSTM(3, 4, dtype=torch.float64).state_dict())
+    x = torch.randn(3, 2, 3, dtype=torch.float64)
+    before = module(x)[0]
+    module.to(torch.float32).to(torch.float64)
+    after = module(x)[0]
+    reference = torch.nn.LSTM(3, 4).double()
+    reference.load_state_dict({k: v.detach() for k, v in module.named_parameters()})
+    torch.testing.assert_close(after, reference(x)[0], rtol=1e-12, atol=1e-12)
+    assert not torch.equal(before, after)
+
+
 def test_prepared_once_per_shape_when_the_backend_asks():
     backend = CountingBackend(per_shape=True)
     module = _module(backend)

@@ -27,6 +27,8 @@ from tests.defects import DEFECTS
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--defects", nargs="+", metavar="NAME",
+                        help="only these defects (class names); default: every one")
     args = parser.parse_args()
     warnings.simplefilter("ignore", UserWarning)
     settings = profile_settings("default")
@@ -37,6 +39,8 @@ def main() -> None:
     print("| defect | invariant | verdict | examples to first failure | seconds |")
     print("|---|---|---|---|---|")
     for defect in DEFECTS:
+        if args.defects and defect.__name__ not in args.defects:
+            continue
         for invariant_id in defect.catches:
             torch.manual_seed(args.seed)
             start = time.perf_counter()
