@@ -61,7 +61,7 @@ def test_defect_is_caught(defect):
         # one of the check's distinct failures is the declared one
         mismatched = [caught.mismatches(f["counterexample"]) for f in outcome.failures
                       if f["status"] == "failed"] or [{"status": outcome.status}]
-        if outcome.status != "failed" or all(mismatched):
+        if all(mismatched):
             wrong.append(f"{invariant_id}: {outcome.status}, expected failed as {caught}; "
                          f"got {mismatched}; message {outcome.message!r}")
     assert not wrong, f"{defect.__name__}:\n  " + "\n  ".join(wrong)

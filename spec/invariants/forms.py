@@ -13,6 +13,7 @@ from spec.case import Case
 from spec.harness import Subject
 from spec.invariants.common import compare_all
 from spec.invariants.registry import invariant
+from spec.strategies import make_state
 from spec.vocabulary import Form
 
 
@@ -37,9 +38,10 @@ def unbatched_is_batch_of_one(subject: Subject, case: Case) -> None:
     id="packed-per-sequence", title="Packed sequences are run at their true lengths",
     statement="With a PackedSequence (lengths unsorted or sorted), each sequence's output "
     "equals its own run at its true length, h_n and c_n come from its true last step (the "
-    "backward direction's from t = 0), and hx is read in the caller's batch order.",
+    "backward direction's from t = 0), and hx is read in the caller's batch order (a case "
+    "without hx is run with one too).",
     expression="unpacked o[:len_b, b] == lstm(x[:len_b, b:b+1], hx[:, b:b+1])[0]; h_n[:, b], "
-    "c_n[:, b] equal that run's; o[len_b:, b] == 0",
+    "c_n[:, b] equal that run's; o[len_b:, b] == 0; for hx as drawn and, if none, a random one",
     requires=("packed",), cases=dict(forms=(Form.PACKED,)),
     catches=("h_n taken at the padded end (microsoft/onnxruntime#1400)",
              "backward direction starts in the padding",
@@ -47,8 +49,17 @@ def unbatched_is_batch_of_one(subject: Subject, case: Case) -> None:
              "MPS packed LSTM wrong for batch > 1 (pytorch#95118)"),
 )
 def packed_per_sequence(subject: Subject, case: Case) -> None:
-    r = subject.run(case)
     module = subject.module_for(case)
+    _each_sequence_alone(subject, module, case)
+    if case.hx is None and "initial_state" not in subject.unsupported:
+        # hx must be read in the caller's batch order, not the sorted one: check that on
+        # every case, with a state made from the case's seed.
+        _each_sequence_alone(subject, module, case.replace(
+            hx=make_state(case.config, case.batch, case.weight_seed, case.dtype)))
+
+
+def _each_sequence_alone(subject: Subject, module, case: Case) -> None:
+    r = subject.call(module, case)
     for b, n in enumerate(case.lengths):
         one = case.column(b)
         alone = subject.call(module, one.replace(x=one.x[:n], form=Form.BATCHED, lengths=None),
