@@ -78,8 +78,6 @@ def user_env(tmp_path_factory):
     python = venv / "bin" / "python"
     site = Path(_run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                      cwd=work).stdout.strip())
-    # this environment's packages, after the venv's own: torch and friends, not the project
-    (site / "borrowed.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     installed = _run([python, "-m", "pip", "install", "--no-deps", "--no-index", wheel],
                      cwd=work)
     assert installed.returncode == 0, installed.stdout + installed.stderr
@@ -87,10 +85,18 @@ def user_env(tmp_path_factory):
     (project / "plugin").mkdir(parents=True)
     (project / "plugin" / "pyproject.toml").write_text(PLUGIN_PYPROJECT)
     (project / "plugin" / "my_lstm.py").write_text(PLUGIN)
-    # built by this environment's pip and setuptools (the venv's own are too old to build)
-    plugin = _run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation",
-                   "--no-index", "--target", site, project / "plugin"], cwd=work)
+    # built into a wheel by this environment's pip and setuptools (the venv's own are too
+    # old to build it), installed by the venv's pip like the project's wheel
+    built = _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                  "-w", dist, project / "plugin"], cwd=work)
+    assert built.returncode == 0, built.stdout + built.stderr
+    plugin = _run([python, "-m", "pip", "install", "--no-deps", "--no-index",
+                   next(dist.glob("my_lstm-*.whl"))], cwd=work)
     assert plugin.returncode == 0, plugin.stdout + plugin.stderr
+    # this environment's packages, after the venv's own: torch and friends, not the project
+    # (written last: pip would otherwise see this environment's lstm-conformance as
+    # installed already, and skip the wheel)
+    (site / "borrowed.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     return python, venv / "bin", project
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from torch_reference import assert_matches, make_config, run_backend, torch_case
 
 F32 = np.float32
