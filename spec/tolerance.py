@@ -86,8 +86,18 @@ _GRADIENT = {
 }
 
 
-def _scaled(tol: Tolerance, magnitude: float) -> Tolerance:
-    factor = max(1.0, magnitude / REFERENCE_MAGNITUDE)
+#: Up to this many time steps the measured figures apply unchanged (every check but
+#: block-boundaries draws at most 8); beyond, atol grows in proportion (see ``_scaled``).
+REFERENCE_STEPS = 8
+
+
+def _scaled(tol: Tolerance, magnitude: float, steps: int = 1) -> Tolerance:
+    """atol grown with the case's magnitude (the rounding of a dot product grows with the
+    sum of its terms) and with its length past ``REFERENCE_STEPS``: each step adds its own
+    rounding to c, and with large weights the recurrence passes it on rather than damping
+    it. Measured in the 20-seed sweep: nn.LSTM itself, float32, 129 steps, two
+    bidirectional layers with projections and weights x3, was 3.2e-5 from the oracle."""
+    factor = max(1.0, magnitude / REFERENCE_MAGNITUDE) * max(1.0, steps / REFERENCE_STEPS)
     return Tolerance(atol=tol.atol * factor, rtol=tol.rtol)
 
 
@@ -156,18 +166,19 @@ def _policy(table: Mapping[torch.dtype, Tolerance], dtype: torch.dtype) -> Toler
     return mine[dtype] if mine and dtype in mine else table[dtype]
 
 
-def forward(dtype: torch.dtype, magnitude: float = 1.0) -> Tolerance:
+def forward(dtype: torch.dtype, magnitude: float = 1.0, steps: int = 1) -> Tolerance:
     """For two runs of the implementation that differ only by rounding (other GEMM shapes,
-    strides, a split batch or sequence); ``magnitude`` is the case's (``Case.magnitude``)."""
-    return _scaled(_FORWARD[dtype], magnitude)
+    strides, a split batch or sequence); ``magnitude`` and ``steps`` are the case's
+    (``Case.magnitude``, ``Case.seq_len``)."""
+    return _scaled(_FORWARD[dtype], magnitude, steps)
 
 
-def accuracy(dtype: torch.dtype, magnitude: float = 1.0) -> Tolerance:
+def accuracy(dtype: torch.dtype, magnitude: float = 1.0, steps: int = 1) -> Tolerance:
     """For the implementation against a reference: the oracle, a closed form, nn.LSTM.
     The dtype's policy, or the figures the implementation declares."""
-    return _scaled(_policy(_FORWARD, dtype), magnitude)
+    return _scaled(_policy(_FORWARD, dtype), magnitude, steps)
 
 
-def gradient(dtype: torch.dtype, magnitude: float = 1.0) -> Tolerance:
+def gradient(dtype: torch.dtype, magnitude: float = 1.0, steps: int = 1) -> Tolerance:
     """For gradients against the float64 reference."""
-    return _scaled(_policy(_GRADIENT, dtype), magnitude)
+    return _scaled(_policy(_GRADIENT, dtype), magnitude, steps)

@@ -1,5 +1,6 @@
 """The tolerance policy: measured figures at unit scale, growing with a case's magnitude."""
 
+import pytest
 import torch
 
 from conformance.discovery import load, registered
@@ -55,3 +56,21 @@ def test_a_real_difference_still_fails_at_that_magnitude():
         assert exc.detail["check"] == "batch-independence"
     else:
         raise AssertionError("a 1e-2 batch mix passed batch-independence")
+
+
+def test_long_sequences_get_atol_in_proportion_to_their_length():
+    assert tolerance.forward(torch.float32, 1.0, 8).atol == 1e-5
+    assert tolerance.forward(torch.float32, 1.0, 129).atol == pytest.approx(1e-5 * 129 / 8)
+
+
+def test_the_seed_15_false_alarm_is_within_the_scaled_tolerance():
+    """nn.LSTM itself, float32, against the oracle: 129 steps, two bidirectional layers with
+    projections, weights x3: 3.2e-5 off, which a length-blind atol of 1e-5 failed (20-seed
+    sweep, seed 15, block-boundaries)."""
+    from spec.invariants.scale import block_boundaries
+
+    config, dtype = LSTMConfig(5, 6, 2, False, False, 0.0, True, 4), torch.float32
+    case = Case(config, dtype, make_weights(config, 1, 3.0, dtype),
+                make_input(config, 129, 3, 1, 1.0, dtype), weight_seed=1, weight_scale="large")
+    torch_lstm = load(registered()["torch-lstm"])[0]
+    block_boundaries(torch_lstm, case)  # raises Violation if it fails

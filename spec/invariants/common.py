@@ -14,13 +14,14 @@ from spec.vocabulary import Form
 
 
 def tol(case: Case) -> tolerance.Tolerance:
-    """Between two runs of the implementation: its dtype's, grown with its magnitude."""
-    return tolerance.forward(case.dtype, case.magnitude)
+    """Between two runs of the implementation: its dtype's, grown with its magnitude and
+    its length."""
+    return tolerance.forward(case.dtype, case.magnitude, case.seq_len)
 
 
 def accuracy(case: Case) -> tolerance.Tolerance:
     """Against a reference (the oracle, a closed form): the dtype's, or the declared."""
-    return tolerance.accuracy(case.dtype, case.magnitude)
+    return tolerance.accuracy(case.dtype, case.magnitude, case.seq_len)
 
 
 def compare_all(actual: tuple, expected: tuple, case: Case, label: str, *, check: str,
