@@ -113,14 +113,12 @@ def _attempt(subject: Subject, invariant: Invariant, settings: Settings, seed: i
                 kind="check-crashed", exception=qualified_name(type(exc)))
             error.lstm_case = (case, extra)
             raise error from exc
+        finally:  # a failing example's ratio counts too: it is the largest
+            if ratios:
+                _note_ratio(result, max(ratios), case)
         result.examples += 1
         if ratios:
-            worst = max(ratios)
-            result.ratios.append(float(f"{worst:.3g}"))
-            target(min(worst, 1e6), label="observed error / allowed error")
-            if result.max_ratio is None or worst > result.max_ratio:
-                result.max_ratio = worst
-                result.worst_case = {"ratio": worst, "case": case.describe()}
+            target(min(max(ratios), 1e6), label="observed error / allowed error")
 
     if invariant.machine is not None:
         test = _machine_test(subject, invariant, settings, digest, result, last)
@@ -152,6 +150,13 @@ def _attempt(subject: Subject, invariant: Invariant, settings: Settings, seed: i
                                            f"{qualified_name(type(exc))}: {exc}", None,
                                            kind="error:check-could-not-run")))
     return result
+
+
+def _note_ratio(result: _Attempt, ratio: float, case) -> None:
+    result.ratios.append(float(f"{ratio:.3g}"))
+    if result.max_ratio is None or ratio > result.max_ratio:
+        result.max_ratio = ratio
+        result.worst_case = {"ratio": ratio, "case": case.describe()}
 
 
 def _found_failure(exc: BaseException, case, extra, subject: Subject) -> Failure:
