@@ -29,4 +29,6 @@ backend = KerasLSTMBackend(unsupported=frozenset({"float16"}), known_failures={
     "matches-oracle": _FLOAT64_MASKED,
     "packed-per-sequence": _FLOAT64_MASKED,
     "packed-uniform-is-dense": _FLOAT64_MASKED,
+    # the lifecycle check calls with packed float64 input too (seen there, same cause)
+    "lifecycle": _FLOAT64_MASKED,
 })
