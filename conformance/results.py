@@ -48,8 +48,8 @@ def verdict(entry: dict) -> str:
 
 
 def level(entry: dict) -> Level | None:
-    """``full``: conformant, nothing declared missing or found not applicable; ``partial``:
-    conformant within the capabilities it declares; ``approximate``: conformant within a
+    """``full``: conformant, nothing declared missing, known to fail or found not applicable;
+    ``partial``: conformant within the capabilities and known failures it declares; ``approximate``: conformant within a
     tolerance it declares itself; ``core``: not conformant, but every check that failed
     passes on core cases (one unidirectional layer, dense input); else None (broken, or
     wrong even on core cases)."""
@@ -62,8 +62,8 @@ def level(entry: dict) -> Level | None:
     if entry.get("declared_tolerance"):
         return Level.APPROXIMATE
     gaps = entry.get("unsupported") or any(
-        r["status"] == Status.NOT_APPLICABLE or r.get("not_applicable_examples")
-        for r in entry["results"].values())
+        r["status"] in (Status.NOT_APPLICABLE, Status.KNOWN_FAILURE)
+        or r.get("not_applicable_examples") for r in entry["results"].values())
     return Level.PARTIAL if gaps else Level.FULL
 
 

@@ -11,6 +11,7 @@ table and the share of defects whose top hint is right; from the repository root
 from __future__ import annotations
 
 import argparse
+import json
 import time
 import warnings
 
@@ -30,10 +31,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="default")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--evidence", metavar="FILE", default=None,
+                        help="also write each defect's evidence (failed and checked names) "
+                             "as JSON, to try rules against without running again")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     config = settings(profile_settings(args.profile), database=None)
-    start, right, rows = time.perf_counter(), 0, []
+    start, right, rows, dump = time.perf_counter(), 0, [], {}
     for defect in DEFECTS:
         collector = Collector(args.profile, args.seed, {}, [])
         collector.implementation(defect.__name__)
@@ -45,6 +49,8 @@ def main() -> None:
             collector.record(defect.__name__, invariant.id, outcome.as_dict())
         entry = collector.document()["implementations"][defect.__name__]
         failed, checked = evidence(entry)
+        dump[defect.__name__] = {"hint": defect.hint, "failed": sorted(failed),
+                                 "checked": sorted(checked)}
         rule = hint_rule(failed, checked) if failed else None
         got = rule.id if rule else "(none)"
         right += got == defect.hint
@@ -59,6 +65,9 @@ def main() -> None:
     print()
     print(f"Top hint right for {right} of {len(DEFECTS)} defects "
           f"({100 * right / len(DEFECTS):.0f} %).")
+    if args.evidence:
+        with open(args.evidence, "w") as fh:
+            json.dump(dump, fh, indent=1)
 
 
 if __name__ == "__main__":

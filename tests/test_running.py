@@ -49,7 +49,7 @@ def test_a_known_failure_does_not_make_an_implementation_non_conformant():
         "gate-probe": {"status": "known_failure"}, "matches-oracle": {"status": "passed"}}}
     assert verdict(entry) == "conformant"
     entry["verdict"] = verdict(entry)
-    assert level(entry) == "full"
+    assert level(entry) == "partial"  # not "full": something is known not to work
 
 
 def test_declaring_an_unknown_invariant_is_an_error():
