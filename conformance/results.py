@@ -49,10 +49,10 @@ def verdict(entry: dict) -> str:
 
 def level(entry: dict) -> Level | None:
     """``full``: conformant, nothing declared missing, known to fail or found not applicable;
-    ``partial``: conformant within the capabilities and known failures it declares; ``approximate``: conformant within a
-    tolerance it declares itself; ``core``: not conformant, but every check that failed
-    passes on core cases (one unidirectional layer, dense input); else None (broken, or
-    wrong even on core cases)."""
+    ``partial``: conformant within the capabilities and known failures it declares;
+    ``approximate``: conformant within a tolerance it declares itself; ``core``: not
+    conformant, but every check that failed passes on core cases (one unidirectional
+    layer, dense input); else None (broken, or wrong even on core cases)."""
     if entry["verdict"] == "broken":
         return None
     if entry["verdict"] == "non-conformant":

@@ -20,6 +20,9 @@ def declared_evidence(defect: type) -> set[str]:
         names |= {caught.check} if isinstance(caught.check, str) else set(caught.check)
     if any(caught.near_miss for caught in defect.catches.values()):
         names.add("near-miss")
+    if any(caught.check == "shape" and "batch_first" in str(caught.input)
+           for caught in defect.catches.values()):
+        names.add("shape-batch-first")
     return names
 
 
