@@ -15,6 +15,11 @@ Isolation. Implementations under test may hang or kill the process, so a conform
 that does not choose for itself gets ``-n 1`` (one pytest-xdist worker, restarted after a
 crash, as often as it takes) and ``--timeout 300 --timeout-method thread``
 (pytest-timeout). ``-n 0`` turns isolation off: a crash or a timeout then ends the run.
+
+Asleep unless asked. This module imports only pytest and the standard library; everything
+else of the suite (``conformance.session`` and through it the specification, torch, numpy,
+hypothesis) is imported after a session has been found to be a conformance run, so an
+unrelated session of the environment pays nothing for it (``tests/test_good_guest.py``).
 """
 
 from __future__ import annotations
@@ -31,6 +36,9 @@ OPTION_EXCLUDE = "--lstm-exclude"
 OUR_OPTIONS = (OPTION_IMPL, OPTION_PROFILE, OPTION_REPORT_DIR, OPTION_LIST, OPTION_EXCLUDE)
 PROFILE_NAMES = ("quick", "default", "thorough", "ci")
 DEFAULT_TIMEOUT_S = 300
+# in xdist's workerinput: the controller's seed and crash dir; the same string as
+# conformance.session.WORKER_KEY, kept here so that deciding needs no import of the session
+WORKER_KEY = "lstm_conformance"
 _RUN = pytest.StashKey["ConformanceRun"]()
 
 
@@ -99,13 +107,13 @@ def pytest_cmdline_main(config: pytest.Config):
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Make the run's state, in a conformance run only."""
-    from conformance.session import WORKER_KEY, ConformanceRun
-
+    """Make the run's state, in a conformance run only (decided before importing anything)."""
     worker = getattr(config, "workerinput", {}).get(WORKER_KEY)
     if worker is None and (hasattr(config, "workerinput")
                            or not is_conformance_run(config.invocation_params.args)):
         return
+    from conformance.session import ConformanceRun
+
     explicit = config.getoption("lstm_report_dir")
     report_dir = Path(explicit) if explicit else config.invocation_params.dir / "reports"
     if worker is None and explicit:
@@ -117,6 +125,23 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.pluginmanager.hasplugin("xdist") and worker is None:
         config.pluginmanager.register(_XdistHandOver(run), "lstm-conformance-xdist")
     run.start()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pycollect_makemodule(module_path: Path, parent):
+    """The conformance test module under an honest node id where it lies outside the rootdir
+    (an installed suite run from a user's directory, ``pytest --pyargs conformance``):
+    pytest would name a module given as an initial path ``""``, and the ids would read
+    ``::test_conformance[...]``; here they read ``conformance/test_conformance.py::...``."""
+    here = Path(__file__).parent
+    if module_path.name != "test_conformance.py" or module_path.parent.resolve() != here.resolve():
+        return None
+    try:
+        module_path.relative_to(parent.config.rootpath)
+        return None  # inside the rootdir pytest's own id is right
+    except ValueError:
+        return pytest.Module.from_parent(parent, path=module_path,
+                                         nodeid=f"{here.name}/{module_path.name}")
 
 
 def conformance_run(config: pytest.Config):
@@ -131,8 +156,6 @@ class _XdistHandOver:
         self.run = run
 
     def pytest_configure_node(self, node) -> None:
-        from conformance.session import WORKER_KEY
-
         node.workerinput[WORKER_KEY] = self.run.worker_input()
 
 
