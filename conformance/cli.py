@@ -4,6 +4,10 @@
 goes to ``./reports`` of the working directory unless ``--lstm-report-dir`` says
 otherwise, and the exit status is the verdict (0 exactly when every selected
 implementation is conformant). Options it does not know go to pytest unchanged.
+
+Errors that need no torch answer without it: this module imports only the standard
+library, and a usage error, ``--version`` or a missing report never import pytest, torch
+or the specification.
 """
 
 from __future__ import annotations
@@ -14,12 +18,25 @@ import sys
 from pathlib import Path
 
 PROFILES = ("quick", "default", "thorough", "ci")
+DISTRIBUTION = "lstm-conformance"
+
+
+def version() -> str:
+    """The installed distribution's version ("unknown" when run from a tree not installed)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed(DISTRIBUTION)
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lstm-conformance",
         description="Check LSTM implementations against torch.nn.LSTM, invariant by invariant.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     commands.add_parser("list", help="list the registered implementations and what they support",
                         description="List the implementations registered in the "
@@ -60,15 +77,15 @@ def _run(options: argparse.Namespace, passthrough: list[str]) -> int:
 
 
 def _report(directory: Path) -> int:
-    from conformance.benchmarks import rows_for
-    from conformance.report import write_reports
-
     try:
         results = json.loads((directory / "results.json").read_text())
     except (OSError, ValueError) as exc:
         print(f"lstm-conformance report: cannot read {directory / 'results.json'}: {exc}. "
               "Run the conformance checks first (lstm-conformance run, or tox).", file=sys.stderr)
         return 2
+    from conformance.benchmarks import rows_for
+    from conformance.report import write_reports
+
     benchmarks = rows_for(directory)
     if benchmarks is not None:
         results["benchmarks"] = benchmarks

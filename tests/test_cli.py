@@ -1,12 +1,19 @@
 """The lstm-conformance console script: list, run, report, and --help for each."""
 
 import json
+import os
 import shutil
+import subprocess
+import sys
+from importlib.metadata import entry_points, version
 from pathlib import Path
 
 import pytest
 
 from conformance.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+INSTALLED = any(ep.name == "lstm_conformance" for ep in entry_points(group="pytest11"))
 
 SAMPLE = Path(__file__).parent / "fixtures" / "results_sample.json"
 
@@ -64,3 +71,102 @@ def test_no_command_is_a_usage_error(capsys):
         main([])
     assert exited.value.code == 2
     assert "COMMAND" in capsys.readouterr().err
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0
+    expected = version("lstm-conformance") if INSTALLED else "unknown"
+    assert capsys.readouterr().out.strip() == f"lstm-conformance {expected}"
+
+
+# -- errors that need no torch answer without it -----------------------------------------
+
+HEAVY = ("torch", "numpy", "hypothesis", "matplotlib", "jinja2", "spec", "implementations")
+
+
+# runs ``python -m MODULE ARGS`` in this process, then lists every module it imported
+WRAPPER = """
+import runpy, sys
+module, out, *args = sys.argv[1:]
+sys.argv = [module, *args]
+try:
+    runpy.run_module(module, run_name="__main__", alter_sys=True)
+    code = 0
+except SystemExit as exc:
+    code = exc.code
+with open(out, "w") as f:
+    f.write("\\n".join(sorted(sys.modules)))
+sys.exit(code)
+"""
+
+
+def _imports(module: str, args: list[str], cwd: Path) -> tuple[int, str, set[str]]:
+    """Exit status, output and the modules in ``sys.modules`` after ``python -m MODULE ARGS``."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("PYTEST_", "HYPOTHESIS_", "PYTHONPATH"))}
+    if not INSTALLED:
+        env["PYTHONPATH"] = str(ROOT)
+    listing = cwd.parent / f"{cwd.name}-modules.txt"
+    proc = subprocess.run([sys.executable, "-c", WRAPPER, module, str(listing), *args],
+                          cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+    return proc.returncode, proc.stdout + proc.stderr, set(listing.read_text().split())
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["bogus"], "invalid choice: 'bogus'"),
+    (["list", "--bogus"], "unrecognized arguments: --bogus"),
+    (["run", "--lstm-profile", "bogus"], "invalid choice: 'bogus'"),
+    (["report", "missing-dir"], "Run the conformance checks first"),
+    (["--version"], "lstm-conformance "),
+], ids=["unknown-command", "bad-option", "unknown-profile", "missing-report", "version"])
+def test_command_line_errors_answer_without_torch(args, says, tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    code, output, modules = _imports("conformance", args, work)
+    assert code == (0 if args == ["--version"] else 2), output
+    assert says in output
+    assert "conformance.cli" in modules  # the measurement saw the suite's own imports
+    assert sorted(m for m in modules if m.partition(".")[0] in (*HEAVY, "pytest")) == []
+    assert not list(work.iterdir()), "an error wrote something"
+
+
+def test_pytest_with_an_unknown_profile_answers_without_torch(tmp_path):
+    plugin = [] if INSTALLED else ["-p", "conformance.plugin"]
+    work = tmp_path / "work"
+    work.mkdir()
+    code, output, modules = _imports("pytest", ["-p", "no:cacheprovider", *plugin,
+                                                "--lstm-profile", "bogus"], work)
+    assert code == 4, output  # pytest's usage error
+    assert "--lstm-profile: invalid choice: 'bogus'" in output
+    assert "conformance.plugin" in modules
+    assert sorted(m for m in modules if m.partition(".")[0] in HEAVY) == []
+
+
+@pytest.mark.skipif(not INSTALLED, reason="the rewrite warning and the ids come from the "
+                    "installed distribution's pytest11 entry point")
+def test_a_reproduce_run_from_another_directory(tmp_path):
+    """As a failure's reproduce command runs (``python -m conformance run ...``), from a
+    directory outside the suite's tree, in its xdist worker: no assertion-rewrite warning
+    about the suite's package, node ids that name the test module (the controller and the
+    worker agree on them), and the suite's version in the report."""
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("PYTEST_", "HYPOTHESIS_", "PYTHONPATH"))}
+    env.update(TMPDIR=str(tmp_path), HYPOTHESIS_STORAGE_DIRECTORY=str(tmp_path / "hyp"))
+    proc = subprocess.run(
+        [sys.executable, "-m", "conformance", "run", "--lstm-impl", "torch-lstm", "-k",
+         "torch-lstm:output-shapes", "--lstm-profile", "quick", "--lstm-report-dir", "out",
+         "-rA"], cwd=work, env=env, capture_output=True, text=True, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert "test_conformance[torch-lstm:output-shapes]" in out, out[-3000:]
+    assert "PytestAssertRewriteWarning" not in out, out[-3000:]
+    assert "::test_conformance[" in out
+    assert " ::test_conformance[" not in out, out[-3000:]
+    assert "conformance/test_conformance.py::test_conformance[torch-lstm:output-shapes]" in out
+    results = json.loads((work / "out" / "results.json").read_text())
+    assert results["run"]["versions"]["lstm_conformance"] == version("lstm-conformance")
+    html = (work / "out" / "index.html").read_text()
+    assert f"Generated by lstm-conformance {version('lstm-conformance')}" in html
