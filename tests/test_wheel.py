@@ -11,7 +11,9 @@ project itself comes only from the wheel (a test checks where it is imported fro
 
 from __future__ import annotations
 
+import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -98,6 +100,36 @@ def user_env(tmp_path_factory):
     # installed already, and skip the wheel)
     (site / "borrowed.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     return python, venv / "bin", project
+
+
+def _readme_wheel_install() -> list[str]:
+    """The README's install line for a built wheel, as written (its comment left off)."""
+    lines = [line.split("#")[0].strip() for line in (ROOT / "README.md").read_text().splitlines()
+             if line.strip().startswith("pip install") and ".whl" in line]
+    assert len(lines) == 1, lines
+    return shlex.split(lines[0])
+
+
+def test_the_readme_install_line_needs_no_file_of_the_repository(user_env):
+    """The README's line, run as written from where the wheel was built (``dist/``), in the
+    fresh environment: pip resolves it (dry run: the dependencies are borrowed here) to the
+    wheel and the pinned CPU torch, without a constraints file and without CUDA packages."""
+    python, _, project = user_env
+    work = project.parent
+    command = _readme_wheel_install()
+    assert command[:2] == ["pip", "install"] and "-c" not in command and "-r" not in command
+    wheel = next(a for a in command if a.endswith(".whl"))
+    assert (work / wheel).is_file(), f"the README names {wheel}; built: {list(work.glob('dist/*'))}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_CONSTRAINT")}
+    proc = subprocess.run([str(python), "-m", *command, "--dry-run", "--ignore-installed",
+                           "--quiet", "--report", "-"], cwd=work, env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    resolved = {item["metadata"]["name"].lower(): item for item in
+                json.loads(proc.stdout)["install"]}
+    assert resolved["lstm-conformance"]["download_info"]["url"].endswith(Path(wheel).name)
+    assert resolved["torch"]["metadata"]["version"].startswith("2.13.0")
+    assert not [name for name in resolved if name.startswith("nvidia-")], sorted(resolved)
 
 
 def test_the_project_comes_from_the_wheel(user_env):
