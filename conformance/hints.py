@@ -1,25 +1,45 @@
-"""Likely causes: from the pattern of failing checks to the class of bug that produces it.
+"""Likely causes: from what the failures of one root cause show to the class of bug behind it.
 
-The rules come from seeding known bugs into a correct LSTM (``tests/defects``): each
-seeded defect declares its bug class (a rule's ``id``) and the checks that catch it, and
-the project's tests require the top hint for each defect's declared catches to be its
-class. How often the top hint is right on real runs of every seeded defect is measured
-(``docs/HINTS.md``). A hint is a starting point for debugging, never a verdict.
+A hint is a starting point for debugging, never a verdict; it is chosen from evidence and
+never contradicts it. The evidence of a root cause (``Evidence``, built from its failures
+as they appear in ``results.json``) is:
 
-A rule reads three kinds of evidence, as one set of names: the ids of the invariants that
-failed, the stable ``check`` keys of their violations (``"finite"``, ``"shape"``,
-``"oracle"``, ...), and ``"near-miss"`` when every failed numeric comparison missed by
-less than ``NEAR_MISS`` times its tolerance (a precision problem, not a wrong formula).
-Rules are data, tried in order; the first that matches gives the
-hint. An ``only`` rule matches when every failure lies in its group and at least one
-invariant outside the group was checked (so "only these fail" says something). An
-``includes`` rule matches whenever one of its names fails; those come after the
-``only`` rules, root causes first.
+* which of output, h_n and c_n differ and which agree (the comparisons of
+  ``spec.invariants.common.compare_all`` go output, h_n, c_n and stop at the first
+  difference: a failure on h_n means the output agreed in that comparison);
+* where they differ: time steps, directions (the halves of the output's feature axis, the
+  rows of h_n/c_n), layers, batch columns (from the failure's expected and actual tensors);
+* whether the actual values equal other expected ones: rows or batch columns in another
+  order (``conformance.pictures.permutation``), or, for h_n compared with the oracle, the
+  output of some time step (the case is rebuilt from its seed and the oracle run on it);
+* the size of the difference (a near miss, or float64 results at float32 accuracy);
+* the features of every failing case (``bidirectional``, ``packed``, ``float64``, ...) and
+  the condition the runner found;
+* the names of what failed: invariant ids and the stable ``check`` keys of violations.
+
+Rules are data, tried in order; the first that fits gives the likely cause. An evidence
+rule (``EVIDENCE_RULES``) is a function of the evidence. A name rule (``RULES``) is keyed
+on invariant ids and check keys: an ``only`` rule fits when one of its names fails and
+nothing outside its group does (and something outside it was checked); an ``includes``
+rule whenever one of its names fails. Every rule is then held against the evidence: a rule
+whose class needs a feature that no failing case has (``NEEDS``), or that blames a tensor
+the reference comparisons found right (``BLAMES_OUTPUT``), is skipped. When nothing fits,
+the root cause has no likely cause, and ``Evidence.summary`` says what the evidence shows
+in plain words. Adding a rule keyed on an invariant id or check key is one line in
+``RULES`` (and, if its class needs a feature, one entry in ``NEEDS``).
+
+Each seeded defect in ``tests/defects`` declares its class (a rule's ``id``); how often the
+likely cause is right is measured on defects the rules were tuned on and on held-out ones
+(``python -m tests.measure_hints``, docs/HINTS.md).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import NamedTuple
+
+import numpy as np
 
 from spec.vocabulary import Status
 
@@ -53,6 +73,12 @@ COLLATERAL = ("matches-oracle", "oracle", "block-boundaries", "oracle-at-scale",
 FORMULA = ("gate-probe", "zero-weights", "cell-state-consistency", "cell-state", "bounds",
            "bound-h", "bound-c")
 
+BACKWARD_TEXT = ("The backward direction: its input is not read in reverse, its output is not "
+                 "flipped back to align with time, or it uses the forward direction's weights.")
+PRECISION_TEXT = ("Precision: results close to the oracle's but beyond the dtype's tolerance, "
+                  "from computing in a narrower type (bfloat16 or float16 gates, a float16 "
+                  "accumulator) than the input's.")
+
 RULES: tuple[Rule, ...] = (
     includes("overflow", ("finite",),
              "Non-finite values: an activation computed in a way that overflows for large "
@@ -78,19 +104,14 @@ RULES: tuple[Rule, ...] = (
     only("backward-pass", ("gradients",),
          "The backward pass: gradients are truncated, detached or computed by a wrong "
          "custom backward.", also=("gradient", "lifecycle", "lifecycle-gradient", "near-miss")),
-    only("precision", ("near-miss",),
-         "Precision: results close to the oracle's but beyond the dtype's tolerance, from "
-         "computing in a narrower type (bfloat16 or float16 gates, a float16 accumulator) "
-         "than the input's.", also=COLLATERAL + FORMULA),
+    only("precision", ("near-miss",), PRECISION_TEXT, also=COLLATERAL + FORMULA),
     only("packed", ("packed-per-sequence", "packed-uniform-is-dense"),
          "PackedSequence handling: h_n taken at the padded end instead of each sequence's "
          "last step, the backward direction starting in the padding, or hx not permuted by "
          "sorted_indices.",
          also=COLLATERAL + ("last-step-forward", "first-step-backward", "batch-permutation",
                             "packed-uniform", "packed-padding")),
-    only("backward-direction", ("first-step-backward", "time-reversal"),
-         "The backward direction: its input is not read in reverse, its output is not flipped "
-         "back to align with time, or it uses the forward direction's weights.",
+    only("backward-direction", ("first-step-backward", "time-reversal"), BACKWARD_TEXT,
          also=COLLATERAL + FORMULA + (
              "causality", "causality-forward", "causality-backward", "packed-per-sequence",
              "last-step-forward", "time-reversal-backward", "time-reversal-forward",
@@ -135,6 +156,455 @@ RULES: tuple[Rule, ...] = (
              "(c_n the cell state, not h)."),
 )
 
+#: A class whose cause lives in a feature: some failing case must have it (a case feature
+#: of ``spec.case.Case.features``, or ``"batch>1"``).
+NEEDS: dict[str, str] = {
+    "backward-direction": "bidirectional",
+    "packed": "packed",
+    "stacked-layers": "multi_layer",
+    "batch-first": "batch_first",
+    "unbatched": "unbatched",
+    "batch-mixing": "batch>1",
+    "dropout-placement": "training",
+    "dropout-eval": "dropout",
+}
+#: Classes whose cause would make the output wrong: contradicted when every reference
+#: comparison (the oracle, a closed form) found the output right and none found it wrong.
+BLAMES_OUTPUT = frozenset({"gate-order", "missing-tanh", "precision", "overflow"})
+#: The same for the generic backward-direction text (input not reversed, output not flipped).
+BLAMES_OUTPUT_TEXT = {"backward-direction": BACKWARD_TEXT}
+
+
+# -- the evidence ---------------------------------------------------------------------------
+
+#: Check keys whose comparison goes output, h_n, c_n and stops at the first difference
+#: (``compare_all``): a failure on h_n says the output agreed, on c_n that both agreed.
+IN_ORDER = frozenset({
+    "oracle", "oracle-at-scale", "zero-weights", "gate-probe", "batch-independence",
+    "batch-permutation", "state-continuation", "hx-none-is-zeros", "batch-first", "unbatched",
+    "packed-per-sequence", "packed-uniform", "dropout-eval", "dropout-one-layer",
+    "lifecycle-call", "determinism-repeat"})
+#: Check keys whose expected values come from a reference for the same case (the float64
+#: oracle, nn.LSTM, a closed form): their agreement says a tensor is right.
+REFERENCE = frozenset({"oracle", "oracle-at-scale", "zero-weights", "gate-probe",
+                       "lifecycle-call"})
+TENSORS = ("output", "h_n", "c_n")
+#: A failed comparison whose largest |diff| is below this many times its atol is a near
+#: miss: the formula is right and the arithmetic is not precise enough.
+NEAR_MISS = 1000.0
+#: float64 results wrong by less than this are float64 computed at float32 (or lower)
+#: accuracy: a wrong formula misses by far more at the spec's scales.
+LOW_ACCURACY = {"float64": 1e-4}
+
+
+def _mapping(value) -> dict:
+    """``value`` when it is a dict (a counterexample, a case), else an empty one."""
+    return value if isinstance(value, dict) else {}
+
+
+def near_miss(counterexample: dict | None) -> bool:
+    found = _mapping(counterexample)
+    atol = (found.get("tolerance") or {}).get("atol")
+    diff = found.get("max_abs_diff")
+    return bool(atol) and diff is not None and diff < NEAR_MISS * atol
+
+
+def case_features(case: dict | None) -> set[str]:
+    """``Case.features`` from a case's description in results.json (plus ``batch>1`` and
+    ``training``)."""
+    case = _mapping(case)
+    if not case:
+        return set()
+    used = {str(case.get("dtype"))}
+    used |= {"multi_layer"} if (case.get("num_layers") or 1) > 1 else set()
+    used |= {"bidirectional"} if case.get("bidirectional") else set()
+    used |= {"proj_size"} if case.get("proj_size") else set()
+    used |= {"no_bias"} if case.get("bias") is False else set()
+    form = case.get("form")
+    used |= {"batch_first"} if case.get("batch_first") and form == "batched" else set()
+    used |= {"unbatched"} if form == "unbatched" else set()
+    used |= {"packed"} if form == "packed" else set()
+    used |= {"initial_state"} if case.get("initial_state") else set()
+    used |= {"training"} if case.get("training") else set()
+    used |= {"dropout"} if case.get("training") and (case.get("dropout") or 0) > 0 \
+        and (case.get("num_layers") or 1) > 1 else set()
+    used |= {"batch>1"} if (case.get("batch") or 1) > 1 else set()
+    return used
+
+
+def _where(failure: dict) -> dict:
+    """Where a failed comparison differs, from its tensors: time steps, directions, layers,
+    batch columns (only what its dimensions say)."""
+    tensors = failure.get("tensors") or {}
+    found = _mapping(failure.get("counterexample"))
+    if "expected" not in tensors or not found.get("tolerance"):
+        return {}
+    try:
+        e = np.asarray(tensors["expected"], dtype=float)
+        a = np.asarray(tensors["actual"], dtype=float)
+    except (TypeError, ValueError):
+        return {}
+    if e.shape != a.shape or not e.size:
+        return {}
+    tol = found["tolerance"]
+    bad = ~np.isclose(a, e, atol=tol.get("atol", 0.0), rtol=tol.get("rtol", 0.0), equal_nan=True)
+    if not bad.any():
+        return {}
+    dims = tensors.get("dims") or []
+    case = _mapping(found.get("case"))
+    h_out = case.get("proj_size") or case.get("hidden_size") or 0
+    D = 2 if case.get("bidirectional") else 1
+    where: dict = {}
+    for axis, dim in enumerate(dims if len(dims) == bad.ndim else []):
+        hit = sorted({int(i) for i in np.nonzero(bad.any(axis=tuple(
+            j for j in range(bad.ndim) if j != axis)))[0]})
+        size = bad.shape[axis]
+        if dim == "t":
+            where["steps"] = hit
+            where["seq_len"] = size
+        elif dim == "batch":
+            where["batch"] = hit
+        elif dim == "row":
+            where["rows"] = hit
+            if size == D * (case.get("num_layers") or 1):
+                where["directions"] = sorted({("forward", "backward")[r % D] for r in hit})
+                where["layers"] = sorted({r // D for r in hit})
+        elif dim == "feature" and found.get("tensor") == "output" and D == 2 and h_out \
+                and size == 2 * h_out:
+            where["directions"] = sorted({("forward", "backward")[f // h_out] for f in hit})
+    return where
+
+
+def _rebuild(case: dict):
+    """The case of a counterexample, made again from its seed (None when it cannot be)."""
+    try:
+        from spec.case import Case
+        from spec.config import LSTMConfig
+        from spec.strategies import (
+            DTYPES,
+            INPUT_SCALES,
+            WEIGHT_SCALES,
+            make_input,
+            make_state,
+            make_weights,
+        )
+
+        fields = ("input_size", "hidden_size", "num_layers", "bias", "batch_first", "dropout",
+                  "bidirectional", "proj_size")
+        config = LSTMConfig(**{k: case[k] for k in fields})
+        dtype = DTYPES[case["dtype"]]
+        seed = case["weight_seed"]
+        weights = make_weights(config, seed, WEIGHT_SCALES[case["weight_scale"]], dtype)
+        x = make_input(config, case["seq_len"], case["batch"], seed,
+                       INPUT_SCALES[case["input_scale"]][dtype], dtype)
+        hx = make_state(config, case["batch"], seed, dtype) if case.get("initial_state") \
+            else None
+        return Case(config, dtype, weights, x, hx, form=case["form"], weight_seed=seed,
+                    weight_scale=case["weight_scale"], input_scale=case["input_scale"])
+    except Exception:  # an old or foreign counterexample: no rebuilt evidence
+        return None
+
+
+#: Comparisons whose actual values are the implementation's h_n on the counterexample's own
+#: case, by row: the whole h_n (the oracle check), or the top layer's forward or backward row.
+STATE_ROWS = {"oracle": None, "last-step-forward": 0, "first-step-backward": 1}
+
+
+def _state_equals_output(failure: dict) -> list[str]:
+    """For a wrong h_n on a case that can be made again: which wrong rows of the top layer
+    equal the oracle's output at some time step (either half), e.g. "h_n[1] (backward)
+    equals output[T-1]'s backward half"."""
+    found = _mapping(failure.get("counterexample"))
+    case = _mapping(found.get("case"))
+    tensors = failure.get("tensors") or {}
+    kind = found.get("check")
+    if kind not in STATE_ROWS or (kind == "oracle" and found.get("tensor") != "h_n") \
+            or "actual" not in tensors or case.get("form") not in ("batched", "unbatched") \
+            or case.get("proj_size") or "weight_seed" not in case:
+        return []
+    rebuilt = _rebuild(case)
+    if rebuilt is None:
+        return []
+    from spec.invariants.common import oracle
+
+    output = oracle(rebuilt)[0].numpy()  # (T, N, D*H), seq-first
+    T, N = output.shape[0], output.shape[1]
+    D, H = (2 if case["bidirectional"] else 1), case["hidden_size"]
+    top = (case["num_layers"] - 1) * D
+    actual = np.asarray(tensors["actual"], dtype=float)
+    expected = np.asarray(tensors["expected"], dtype=float)
+    if kind == "oracle":
+        if actual.size != D * case["num_layers"] * N * H:
+            return []
+        actual = actual.reshape(-1, N, H)[top:top + D]
+        expected = expected.reshape(-1, N, H)[top:top + D]
+        rows = list(range(D))
+    else:
+        if actual.size != N * H or STATE_ROWS[kind] >= D:
+            return []
+        actual, expected = actual.reshape(1, N, H), None
+        rows = [STATE_ROWS[kind]]
+    said = []
+    for n, d_row in enumerate(rows):
+        if expected is not None and np.allclose(actual[n], expected[n], rtol=1e-4, atol=1e-6):
+            continue
+        for t in range(T):
+            for d, half in enumerate(("forward", "backward")[:D]):
+                if np.allclose(actual[n], output[t, :, d * H:(d + 1) * H], rtol=1e-4,
+                               atol=1e-6):
+                    step = "T-1" if t == T - 1 and T > 1 else str(t)
+                    said.append(f"h_n[{top + d_row}] ({('forward', 'backward')[d_row]}) "
+                                f"equals output[{step}]'s {half} half")
+    return said
+
+
+@dataclass
+class Evidence:
+    """What the failures of one root cause show (see the module docstring)."""
+
+    names: set[str] = field(default_factory=set)
+    statuses: set[str] = field(default_factory=set)
+    wrong: set[str] = field(default_factory=set)
+    #: Tensors a comparison found right before one failed, and those that a reference
+    #: comparison (oracle, closed form) found right.
+    agreed: set[str] = field(default_factory=set)
+    agreed_with_reference: set[str] = field(default_factory=set)
+    wrong_in_reference: set[str] = field(default_factory=set)
+    directions: set[str] = field(default_factory=set)
+    layers: set[int] = field(default_factory=set)
+    steps: dict[str, list[int]] = field(default_factory=dict)
+    equals: list[str] = field(default_factory=list)
+    #: Features every failing case has; features some failing case has.
+    common: set[str] | None = None
+    some: set[str] = field(default_factory=set)
+    condition: list[str] | None = None
+    diffs: list[tuple[float, float | None, str]] = field(default_factory=list)
+    numeric: int = 0
+    other: int = 0
+    #: Whether to rebuild a case and run the oracle for ``equals`` (off for grouping).
+    rebuild: bool = True
+
+    def add(self, invariant_id: str, failure: dict) -> None:
+        found = _mapping(failure.get("counterexample"))
+        kind = failure.get("kind")
+        self.statuses.add(failure.get("status"))
+        self.names.add(invariant_id)
+        if failure.get("status") != Status.FAILED:
+            self.other += 1
+            features = case_features(found.get("case"))
+            self._features(features, failure)
+            return
+        if kind:
+            self.names.add(kind)
+            if kind == "shape" and "batch_first" in str(found.get("input")):
+                self.names.add("shape-batch-first")
+        tensor = found.get("tensor")
+        if tensor in TENSORS:
+            self.wrong.add(tensor)
+            before = set(TENSORS[:TENSORS.index(tensor)]) if kind in IN_ORDER else set()
+            self.agreed |= before
+            if kind in REFERENCE:
+                self.agreed_with_reference |= before
+                self.wrong_in_reference.add(tensor)
+        if found.get("max_abs_diff") is not None:
+            self.numeric += 1
+            atol = (found.get("tolerance") or {}).get("atol")
+            self.diffs.append((float(found["max_abs_diff"]), atol,
+                               str(_mapping(found.get("case")).get("dtype"))))
+        else:
+            self.other += 1
+        where = _where(failure)
+        self.directions |= set(where.get("directions", ()))
+        self.layers |= set(where.get("layers", ()))
+        if "steps" in where and tensor:
+            self.steps.setdefault(tensor, where["steps"])
+        from conformance.pictures import permutation
+
+        words = permutation(failure)
+        if words and "; " in words:  # a permutation moves two rows at least
+            self.equals.append(f"{tensor or 'actual'}: {words}")
+        if self.rebuild:
+            self.equals += [e for e in _state_equals_output(failure) if e not in self.equals]
+        self._features(case_features(found.get("case")), failure)
+
+    def _features(self, features: set[str], failure: dict) -> None:
+        if features:
+            self.common = features if self.common is None else self.common & features
+            self.some |= features
+        condition = (failure.get("condition") or {}).get("features")
+        if condition is not None and self.condition is None:
+            self.condition = list(condition)
+
+    @property
+    def near_miss(self) -> bool:
+        """Every numeric failure missed by less than ``NEAR_MISS`` times its atol."""
+        return bool(self.diffs) and not self.other and all(
+            atol and diff < NEAR_MISS * atol for diff, atol, _ in self.diffs)
+
+    @property
+    def low_accuracy(self) -> str | None:
+        """The dtype whose results are all off by little more than a narrower type's
+        rounding (float64 at float32 accuracy), or None."""
+        dtypes = {dtype for _, _, dtype in self.diffs}
+        if len(dtypes) != 1 or self.other or not self.diffs:
+            return None
+        dtype = dtypes.pop()
+        limit = LOW_ACCURACY.get(dtype)
+        return dtype if limit and all(diff < limit for diff, _, _ in self.diffs) else None
+
+    def has(self, feature: str) -> bool:
+        return feature in self.some or feature in (self.condition or ())
+
+    def as_dict(self) -> dict:
+        """The evidence as results.json keeps it (with ``summary``, in plain words)."""
+        largest = max(self.diffs, default=None)
+        return {
+            "wrong": sorted(self.wrong, key=TENSORS.index),
+            "agreed": sorted(self.agreed - self.wrong, key=TENSORS.index),
+            "agreed_with_reference": sorted(self.agreed_with_reference
+                                            - self.wrong_in_reference, key=TENSORS.index),
+            "directions": sorted(self.directions),
+            "layers": sorted(self.layers),
+            "steps": self.steps,
+            "equals": self.equals[:6],
+            "features": sorted(self.common or ()),
+            "largest_diff": None if largest is None else largest[0],
+            "near_miss": self.near_miss,
+            "summary": self.summary(),
+        }
+
+    def summary(self) -> str:
+        """What the evidence shows, in plain words."""
+        parts = []
+        if self.wrong:
+            parts.append(" and ".join(sorted(self.wrong, key=TENSORS.index)) + " differ"
+                         + ("s" if len(self.wrong) == 1 else ""))
+        right = self.agreed_with_reference - self.wrong_in_reference
+        if right:
+            parts.append(" and ".join(sorted(right, key=TENSORS.index))
+                         + (" agree" if len(right) > 1 else " agrees") + " with the reference")
+        elif self.agreed - self.wrong:
+            same = self.agreed - self.wrong
+            parts.append(" and ".join(sorted(same, key=TENSORS.index))
+                         + (" agree" if len(same) > 1 else " agrees"))
+        if self.directions:
+            parts.append("only in the " + " and ".join(sorted(self.directions))
+                         + " direction" + ("s" if len(self.directions) > 1 else ""))
+        if self.layers:
+            parts.append("in layer " + ", ".join(map(str, sorted(self.layers))))
+        steps = self.steps.get("output")
+        if steps:
+            parts.append(f"output wrong at time step{'s' if len(steps) > 1 else ''} "
+                         + ", ".join(map(str, steps[:8])) + ("..." if len(steps) > 8 else ""))
+        parts += self.equals[:3]
+        if self.diffs:
+            diff, atol, dtype = max(self.diffs)
+            ratio = f" ({_ratio(diff / atol)} its tolerance)" if atol else ""
+            parts.append(f"largest difference {diff:.3g} in {dtype}{ratio}")
+        if self.statuses - {Status.FAILED}:
+            parts.append("the implementation raised or returned something that is not an "
+                         "LSTM result")
+        features = sorted((self.common or set()) - {"float32", "batch>1"})
+        if self.condition:
+            parts.append("fails when " + ", ".join(self.condition))
+        elif features:
+            parts.append("every failing case has " + ", ".join(features))
+        return "; ".join(parts) or "no details recorded"
+
+
+def _ratio(ratio: float) -> str:
+    return "> 1e6 times" if ratio > 1e6 else f"{ratio:.3g} times"
+
+
+def evidence_of(failures: list[tuple[str, dict]], *, rebuild: bool = True) -> Evidence:
+    """The evidence of one root cause: its (invariant id, failure) pairs."""
+    ev = Evidence(rebuild=rebuild)
+    for invariant_id, failure in failures:
+        ev.add(invariant_id, failure)
+    return ev
+
+
+# -- rules on the evidence ------------------------------------------------------------------
+
+def _backward_state(ev: Evidence) -> str | None:
+    """Output right, the backward direction's h_n wrong: h_n read at the wrong step."""
+    if not ev.has("bidirectional") or "output" in ev.wrong:
+        return None
+    hn_backward = ("h_n" in ev.wrong and ev.directions == {"backward"}) or (
+        "first-step-backward" in ev.names and "h_n" not in ev.agreed_with_reference)
+    if not hn_backward or "output" not in ev.agreed:
+        return None
+    seen = [e for e in ev.equals if "(backward) equals output[" in e]
+    if any(e.endswith("forward half") for e in seen):
+        text = ("The backward direction's h_n is read from the forward half of the output: "
+                "it is the backward half at time step 0, output[0, :, H_out:]. The output "
+                "itself is right.")
+    elif seen and all("output[0]" not in e for e in seen):
+        text = ("The backward direction's h_n is taken at the wrong time step: it must be the "
+                "state after the backward direction's last step, which is time step 0 "
+                "(h_n[top + 1] == output[0, :, H_out:]), not the output's last time step T-1 "
+                "as for the forward direction. The output itself is right.")
+    else:
+        text = ("The backward direction's h_n is not the state after its last step: that is "
+                "time step 0, h_n[top + 1] == output[0, :, H_out:] (read at T-1 as for the "
+                "forward direction, or from the wrong half or row). The output itself is "
+                "right.")
+    return text + (f" Seen: {'; '.join(seen[:2])}." if seen else "")
+
+
+def _low_accuracy(ev: Evidence) -> str | None:
+    dtype = ev.low_accuracy
+    if dtype is None:
+        return None
+    largest = max(diff for diff, _, _ in ev.diffs)
+    return (f"Precision: {dtype} results are off by at most {largest:.2g}, the accuracy of a "
+            "narrower type: the computation (or part of it, an accumulator or one code "
+            f"path) runs in float32 or lower and is cast back to {dtype}.")
+
+
+def _near_miss(ev: Evidence) -> str | None:
+    if not ev.near_miss:
+        return None
+    return PRECISION_TEXT
+
+
+def _backward_output(ev: Evidence) -> str | None:
+    """The output wrong in its backward half only."""
+    if ev.has("bidirectional") and "output" in ev.wrong and ev.directions == {"backward"}:
+        return BACKWARD_TEXT
+    return None
+
+
+def _halves_swapped(ev: Evidence) -> str | None:
+    if ev.has("bidirectional") and {"last-step-forward", "first-step-backward"} <= ev.names \
+            and "output" not in ev.agreed_with_reference:
+        return ("The two directions' halves of each layer's output are swapped: it must be "
+                "cat(forward, backward) on the feature axis.")
+    return None
+
+
+#: Rules that read the evidence, before the name rules: (class id, the text or None).
+EVIDENCE_RULES: tuple[tuple[str, Callable[[Evidence], str | None]], ...] = (
+    ("backward-direction", _backward_state),
+    ("precision", _low_accuracy),
+    ("precision", _near_miss),
+    ("backward-direction", _halves_swapped),
+    ("backward-direction", _backward_output),
+)
+
+
+def contradicted(rule_id: str, text: str, ev: Evidence) -> bool:
+    """Whether the evidence contradicts a rule's cause (``NEEDS``, ``BLAMES_OUTPUT``)."""
+    need = NEEDS.get(rule_id)
+    if need is not None and (ev.some or ev.condition is not None) and not ev.has(need):
+        return True
+    blames_output = rule_id in BLAMES_OUTPUT or BLAMES_OUTPUT_TEXT.get(rule_id) == text
+    output_right = "output" in ev.agreed_with_reference and "output" not in ev.wrong
+    if blames_output and output_right:
+        return True
+    return rule_id == "precision" and text == PRECISION_TEXT and not ev.near_miss \
+        and ev.low_accuracy is None
+
 
 def matches(rule: Rule, failed: set[str], applicable: set[str]) -> bool:
     """Whether ``rule`` describes this set of failing (and checked) names."""
@@ -146,52 +616,58 @@ def matches(rule: Rule, failed: set[str], applicable: set[str]) -> bool:
 
 
 def hint_rule(failed: set[str], applicable: set[str]) -> Rule | None:
-    """The first rule that describes ``failed`` (invariant ids and check keys that failed),
-    given ``applicable`` (those checked and giving results: passed or failed)."""
+    """The first name rule that describes ``failed`` (invariant ids and check keys that
+    failed), given ``applicable`` (those checked and giving results: passed or failed)."""
     return next((rule for rule in RULES if matches(rule, failed, applicable)), None)
 
 
 def hint(failed: set[str], applicable: set[str]) -> str | None:
-    """The likely cause in words, or None when no rule matches."""
+    """The likely cause in words from names alone, or None when no rule matches."""
     rule = hint_rule(failed, applicable)
     return rule.cause if rule else None
 
 
-#: A failed comparison whose largest |diff| is below this many times its atol is a near
-#: miss: the formula is right and the arithmetic is not precise enough.
-NEAR_MISS = 1000.0
+def likely_cause(ev: Evidence, checked: set[str]) -> dict | None:
+    """``{"id", "text"}`` of the first rule that fits the evidence and that the evidence
+    does not contradict; None when none does (``ev.summary()`` then says what it shows)."""
+    for rule_id, read in EVIDENCE_RULES:
+        text = read(ev)
+        if text and not contradicted(rule_id, text, ev):
+            return {"id": rule_id, "text": text}
+    failed = set(ev.names)
+    if ev.near_miss:
+        failed.add("near-miss")
+    for rule in RULES:
+        if matches(rule, failed, checked) and not contradicted(rule.id, rule.cause, ev):
+            return {"id": rule.id, "text": rule.cause}
+    return None
 
 
-def near_miss(counterexample: dict | None) -> bool:
-    found = counterexample or {}
-    atol = (found.get("tolerance") or {}).get("atol")
-    diff = found.get("max_abs_diff")
-    return bool(atol) and diff is not None and diff < NEAR_MISS * atol
+def checked_names(entry: dict) -> set[str]:
+    """The invariants of an implementation that gave a result (passed or failed)."""
+    return {i for i, r in entry["results"].items()
+            if r["status"] in (Status.PASSED, Status.FAILED)}
 
 
 def evidence(entry: dict) -> tuple[set[str], set[str]]:
     """From one implementation's results: the names that failed (invariant ids and check
-    keys of wrong results; an error's message already names what was raised) and those
-    checked."""
-    failed, checked, near = set(), set(), []
-    for invariant_id, result in entry["results"].items():
-        status = result["status"]
-        if status in (Status.PASSED, Status.FAILED):
-            checked.add(invariant_id)
-        if status == Status.FAILED:
-            failed.add(invariant_id)
-            wrong = [f for f in result.get("failures") or [] if f.get("status") == Status.FAILED]
-            failed |= {f["kind"] for f in wrong if f.get("kind")}
-            # a wrong shape only when the input is batch-first says which layout is wrong
-            failed |= {"shape-batch-first" for f in wrong if f.get("kind") == "shape"
-                       and "batch_first" in str((f.get("counterexample") or {}).get("input"))}
-            near += [near_miss(f.get("counterexample")) for f in wrong]
-    if near and all(near):
+    keys of wrong results) and those checked."""
+    ev = evidence_of([(i, f) for i, r in entry["results"].items() if r["status"] == Status.FAILED
+                      for f in r.get("failures") or [] if f.get("status") == Status.FAILED]
+                     or [(i, {"status": Status.FAILED}) for i, r in entry["results"].items()
+                         if r["status"] == Status.FAILED])
+    failed = {n for n in ev.names}
+    if ev.near_miss:
         failed.add("near-miss")
-    return failed, checked
+    return failed, checked_names(entry)
 
 
 def top_hint(entry: dict) -> str | None:
-    """The likely cause for one implementation's results, or None."""
-    failed, checked = evidence(entry)
-    return hint(failed, checked) if failed else None
+    """The likely cause of an implementation's first root cause, in words, or None."""
+    causes = entry.get("root_causes")
+    if not causes and entry.get("results"):  # a document written before root causes were kept
+        from conformance.results import root_causes
+
+        causes = root_causes(entry)
+    likely = causes[0].get("likely_cause") if causes else None
+    return likely["text"] if likely else None

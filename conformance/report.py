@@ -24,6 +24,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 from conformance.hints import top_hint
 from conformance.pictures import heat_maps, permutation, ratio_plot
+from conformance.results import root_causes
 
 #: Statuses that make an implementation non-conformant; they get a details section.
 FAILING = ("failed", "error")
@@ -144,6 +145,10 @@ def _html_view(results: dict) -> dict:
                 "anchor": f"impl-{len(rows) + 1}",
                 "failure_anchors": anchors,
                 "hint": top_hint(impl),
+                # root causes with their likely causes (computed for a document written
+                # before they were kept)
+                "causes": impl.get("root_causes") or (
+                    root_causes(impl) if impl.get("verdict") == "non-conformant" else []),
                 "not_applicable": not_applicable,
             }
         )

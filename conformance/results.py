@@ -9,8 +9,8 @@ builds the results dict with each implementation's verdict, level and root cause
 from __future__ import annotations
 
 import platform
+import re
 import shlex
-from collections import defaultdict
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 
@@ -19,7 +19,10 @@ import numpy
 import pytest
 import torch
 
-from spec.invariants import INVARIANTS
+from conformance import hints
+from conformance.hints import _mapping
+from spec.capabilities import BEYOND_CORE, FEATURES
+from spec.invariants import INVARIANTS, by_id
 from spec.vocabulary import Level, Status
 
 SCHEMA = 1
@@ -39,12 +42,48 @@ def _bad(entry: dict) -> list[dict]:
     return [r for r in entry["results"].values() if Status(r["status"]).is_bad]
 
 
-def verdict(entry: dict) -> str:
-    """``broken``: it could not be loaded; ``non-conformant``: a check failed or erred
-    (declared known failures do not count); else ``conformant``."""
+#: Statuses of a check that ran (gave a verdict of its own on the implementation).
+RAN = (Status.PASSED, Status.FAILED, Status.ERROR, Status.KNOWN_FAILURE,
+       Status.UNEXPECTEDLY_PASSED)
+
+
+def not_checked_reason(entry: dict, keyword: str | None = None) -> str | None:
+    """Why nothing was checked for an implementation that loaded, or None when something
+    was: no check was selected (``-k`` matched none of its checks), or every selected check
+    was not applicable."""
+    if entry.get("load_error") or any(r["status"] in RAN for r in entry["results"].values()):
+        return None
+    if not entry["results"]:
+        return (f"no check ran: -k {keyword!r} matched none of its checks" if keyword
+                else "no check ran for it")
+    return (f"no check ran: every selected check ({len(entry['results'])}) was not applicable "
+            "(capabilities declared unsupported or left out)")
+
+
+def verdict(entry: dict, keyword: str | None = None) -> str:
+    """``broken``: it could not be loaded; ``not-checked``: no check ran for it;
+    ``non-conformant``: a check failed or erred (declared known failures do not count);
+    else ``conformant``."""
     if entry.get("load_error"):
         return "broken"
+    if not_checked_reason(entry, keyword):
+        return "not-checked"
     return "non-conformant" if _bad(entry) else "conformant"
+
+
+#: What the basic LSTM (one unidirectional layer on dense float32 input) does not need: a
+#: failure that happens only in cases with one of these does not take the level below core.
+NOT_BASIC = BEYOND_CORE | {"float64", "float16", "bfloat16"}
+
+
+def _confined(result: dict) -> bool:
+    """Whether every failure of a check needs a feature the basic LSTM does not (by its
+    condition), and the rest of the check passed without those features."""
+    failures = [f for f in result.get("failures") or [] if Status(f["status"]).is_bad]
+    if not failures or result.get("rest_status") not in (Status.PASSED, Status.NOT_APPLICABLE):
+        return False
+    return all((f.get("condition") or {}).get("features") is not None
+               and set(f["condition"]["features"]) & NOT_BASIC for f in failures)
 
 
 def level(entry: dict) -> Level | None:
@@ -52,12 +91,14 @@ def level(entry: dict) -> Level | None:
     ``partial``: conformant within the capabilities and known failures it declares;
     ``approximate``: conformant within a tolerance it declares itself; ``core``: not
     conformant, but every check that failed passes on core cases (one unidirectional
-    layer, dense input); else None (broken, or wrong even on core cases)."""
-    if entry["verdict"] == "broken":
+    layer, dense input), or fails only when a feature the basic LSTM does not need is used
+    (``NOT_BASIC``: float64 or another dtype than float32, packed input, projections, ...);
+    else None (broken, not checked, or wrong even on core cases)."""
+    if entry["verdict"] in ("broken", "not-checked"):
         return None
     if entry["verdict"] == "non-conformant":
         core_ok = all(r.get("core_status") in (Status.PASSED, Status.NOT_APPLICABLE)
-                      for r in _bad(entry))
+                      or _confined(r) for r in _bad(entry))
         return Level.CORE if core_ok else None
     if entry.get("declared_tolerance"):
         return Level.APPROXIMATE
@@ -67,44 +108,187 @@ def level(entry: dict) -> Level | None:
     return Level.PARTIAL if gaps else Level.FULL
 
 
-def root_causes(entry: dict) -> list[dict]:
-    """Failures of several checks grouped by what went wrong (the stable ``kind``) and the
-    condition that triggers it, largest group first: one loud bug reads as one cause with
-    the checks it broke, not as many identical failures."""
-    groups: dict[tuple, dict] = {}
-    members: dict[tuple, list[str]] = defaultdict(list)
-    for invariant_id, result in entry["results"].items():
-        if not Status(result["status"]).is_bad:
+def _signature(failure: dict) -> tuple | None:
+    """The same wrong values: the expected and actual numbers a failed comparison reports
+    at its worst element, to 6 significant digits (two checks that shrink to the same case
+    and read the same wrong tensor report the same pair). Pairs of round numbers (0, 1,
+    0.5) say nothing and give no signature."""
+    found = _mapping(failure.get("counterexample"))
+    expected, actual = found.get("expected"), found.get("actual")
+    if failure.get("status") != Status.FAILED or not isinstance(expected, (int, float)) \
+            or not isinstance(actual, (int, float)):
+        pass
+    else:
+        pair = (f"{expected:.6g}", f"{actual:.6g}")
+        if all(len(re.sub(r"[^0-9]", "", v).strip("0")) >= 4 for v in pair):
+            return pair
+    return None
+
+
+def _error_key(failure: dict) -> tuple | None:
+    """An error's kind and the words of its message (numbers left out)."""
+    if failure.get("status") != Status.ERROR:
+        return None
+    words = re.sub(r"[0-9.e+-]+", "#", str(failure.get("message") or "").splitlines()[0]
+                   if failure.get("message") else "")
+    return failure.get("kind"), words[:120]
+
+
+def describe_condition(features: frozenset[str]) -> str:
+    """``"when bidirectional=True and num_layers > 1"`` (as the runner words conditions)."""
+    if not features:
+        return "on every kind of case tried"
+    return "when " + " and ".join(FEATURES.get(f, f) for f in sorted(features))
+
+
+#: Capabilities a check's ``requires`` may name that are features of its cases: a check
+#: that needs one fails only with it, whatever condition its search found.
+CASE_FEATURES = frozenset({"multi_layer", "bidirectional", "proj_size", "batch_first",
+                           "unbatched", "packed", "dropout", "no_bias"})
+
+
+def _condition(invariant_id: str, failure: dict) -> frozenset[str] | None:
+    """The features a failure needs: its condition's, and the case features its check
+    requires (first-step-backward fails "on every kind of case tried", all of them
+    bidirectional). None when no condition was searched for."""
+    condition = failure.get("condition")
+    if not isinstance(condition, dict) or condition.get("features") is None:
+        return None
+    try:
+        requires = frozenset(by_id(invariant_id).requires) & CASE_FEATURES
+    except KeyError:
+        requires = frozenset()
+    return frozenset(condition["features"]) | requires
+
+
+def _widest(conditions: list[frozenset[str] | None]) -> frozenset[str] | None:
+    """The condition of a group: its members' smallest non-empty one (a check with no case
+    features to leave out, the lifecycle machine, finds an empty one), else empty when
+    one was searched for, else None."""
+    searched = [c for c in conditions if c is not None]
+    named = [c for c in searched if c]
+    if named:
+        return min(named, key=lambda c: (len(c), sorted(c)))
+    return frozenset() if searched else None
+
+
+def _groups(entry: dict) -> list[list[tuple[str, dict]]]:
+    """The failures of an implementation, grouped into root causes. Two failures are one
+    cause when they fail the same way (status, kind) under the same condition, report the
+    same wrong values (``_signature``), raise the same error, or fail with the same status
+    under the same non-empty condition (with what their checks require). Then a group
+    whose condition strictly contains another's joins it when both show the same wrong
+    results in the same directions: one condition under which many checks fail alike."""
+    items = [(i, f) for i, r in entry["results"].items() if Status(r["status"]).is_bad
+             for f in r.get("failures") or [r]]  # a result without failures: its own fields
+    parent = list(range(len(items)))
+
+    def find(n: int) -> int:
+        while parent[n] != n:
+            parent[n] = parent[parent[n]]
+            n = parent[n]
+        return n
+
+    def join(a: int, b: int) -> None:
+        parent[find(a)] = find(b)
+
+    first: dict[tuple, int] = {}
+    conditions = [_condition(i, f) for i, f in items]
+    for n, (_, failure) in enumerate(items):
+        text = _mapping(failure.get("condition")).get("text") or ""
+        keys = [("kind", failure["status"], failure.get("kind"), text),
+                ("values", _signature(failure)), ("error", _error_key(failure))]
+        if conditions[n]:
+            keys.append(("condition", failure["status"], conditions[n]))
+        for key in keys:
+            if key[1] is None:
+                continue
+            if key in first:
+                join(n, first[key])
+            else:
+                first[key] = n
+    groups: dict[int, list[int]] = {}
+    for n in range(len(items)):
+        groups.setdefault(find(n), []).append(n)
+
+    def traits(members: list[int]) -> tuple:
+        ev = hints.evidence_of([items[n] for n in members], rebuild=False)
+        cond = _widest([conditions[n] for n in members])
+        return (frozenset(ev.wrong), frozenset(ev.directions)), cond, \
+            {items[n][1]["status"] for n in members}
+
+    described = {root: traits(members) for root, members in groups.items()}
+    for root, (shows, cond, statuses) in described.items():
+        if not shows[0] or not cond:
             continue
-        for failure in result.get("failures") or []:
-            condition = (failure.get("condition") or {}).get("text") or ""
-            key = (failure["status"], failure.get("kind"), condition)
-            groups.setdefault(key, {"status": failure["status"], "kind": failure.get("kind"),
-                                    "condition": condition or None,
-                                    "message": failure["message"]})
-            members[key].append(invariant_id)
+        wider = [other for other, (o_shows, o_cond, o_statuses) in described.items()
+                 if other != root and o_shows == shows and o_cond and o_cond < cond
+                 and o_statuses == statuses]
+        if wider:
+            join(root, min(wider, key=lambda o: len(described[o][1])))
+    merged: dict[int, list[tuple[str, dict]]] = {}
+    for n, item in enumerate(items):
+        merged.setdefault(find(n), []).append(item)
+    return list(merged.values())
+
+
+def root_causes(entry: dict) -> list[dict]:
+    """Failures of several checks grouped into what the evidence says is one defect (see
+    ``_groups``), largest group first, each with the likely cause the evidence supports
+    (``conformance.hints``; null when no rule fits) and the evidence itself: one bug reads
+    as one cause with the checks it broke, not as many identical failures."""
+    order = [i.id for i in INVARIANTS]
+    position = {i: n for n, i in enumerate(order)}
+    checked = hints.checked_names(entry)
     causes = []
-    for key, group in groups.items():
-        checks = sorted(set(members[key]), key=[i.id for i in INVARIANTS].index)
-        headline = f"{len(checks)} check{'s' if len(checks) > 1 else ''}: {group['message']}"
-        if group["condition"]:
-            headline += f" ({group['condition']})"
-        causes.append({**group, "checks": checks, "headline": headline})
+    for members in _groups(entry):
+        checks = sorted({i for i, _ in members}, key=lambda i: position.get(i, len(order)))
+        # the message shown: a reference comparison's when there is one (it says what is
+        # wrong, not only that two runs differ), else the first check's
+        shown = min(members, key=lambda m: (
+            _mapping(m[1].get("counterexample")).get("check") not in hints.REFERENCE,
+            position.get(m[0], len(order))))[1]
+        widest = _widest([_condition(i, f) for i, f in members])
+        condition = None if widest is None else describe_condition(widest)
+        statuses = {f["status"] for _, f in members}
+        kinds = {f.get("kind") for _, f in members}
+        ev = hints.evidence_of(members)
+        n = len(checks)
+        headline = f"{n} check{'s' if n > 1 else ''}"
+        if condition:
+            headline += f" {'fail' if n > 1 else 'fails'} {condition}"
+        headline += f": {shown.get('message') or ''}"
+        causes.append({
+            "status": shown["status"] if len(statuses) > 1 else statuses.pop(),
+            "kind": kinds.pop() if len(kinds) == 1 else shown.get("kind"),
+            "condition": condition, "message": shown.get("message") or "", "checks": checks,
+            "headline": headline,
+            "likely_cause": hints.likely_cause(ev, checked),
+            "evidence": ev.as_dict(),
+        })
     return sorted(causes, key=lambda c: -len(c["checks"]))
 
 
 def headline(entry: dict) -> str | None:
-    """One line for an implementation that cannot run at all: nothing passed, and every
-    failing check failed the same way on every kind of case."""
+    """One line for an implementation that cannot run at all: nothing passed, at least
+    ``CANNOT_RUN_CHECKS`` checks ran, and every one failed the same way on every kind of
+    case tried."""
     causes = entry.get("root_causes") or []
-    if len(causes) != 1 or any(r["status"] == Status.PASSED for r in entry["results"].values()):
+    ran = [r for r in entry["results"].values() if r["status"] in RAN]
+    if len(causes) != 1 or len(ran) < CANNOT_RUN_CHECKS \
+            or any(r["status"] == Status.PASSED for r in ran):
         return None
     cause = causes[0]
     if cause["condition"] and cause["condition"] != "on every kind of case tried":
         return None
-    return (f"Cannot run its simplest case: every check ({len(cause['checks'])}) "
+    return (f"Cannot run its simplest case: all {len(cause['checks'])} checks that ran "
             f"{'erred' if cause['status'] == Status.ERROR else 'failed'} with: "
             f"{cause['message']}")
+
+
+#: "Cannot run its simplest case" needs this many checks to have run (one check failing
+#: says only that this check fails).
+CANNOT_RUN_CHECKS = 3
 
 
 class Collector:
@@ -125,10 +309,12 @@ class Collector:
 
     def document(self) -> dict:
         order = {inv.id: n for n, inv in enumerate(INVARIANTS)}
+        keyword = self.selection.get("keyword")
         for entry in self.implementations.values():
             entry["results"] = dict(sorted(entry["results"].items(),
                                            key=lambda kv: order.get(kv[0], len(order))))
-            entry["verdict"] = verdict(entry)
+            entry["verdict"] = verdict(entry, keyword)
+            entry["reason"] = not_checked_reason(entry, keyword)
             entry["level"] = level(entry)
             entry["root_causes"] = root_causes(entry)
             entry["headline"] = headline(entry)

@@ -1,11 +1,18 @@
-"""How often the report's top hint names the class of a seeded defect, measured.
+"""How often the report's likely cause names the class of a seeded defect, measured.
 
-Runs every invariant on every seeded defect (``tests/defects``) as a conformance run
-would, builds each defect's results entry, and compares the top hint's rule
-(``conformance.hints``) with the defect's declared class (``hint``). Prints a Markdown
-table and the share of defects whose top hint is right; from the repository root::
+Runs every invariant on every seeded defect of one part (``tests/defects``) as a
+conformance run would, builds each defect's results entry (root causes and their likely
+causes, ``conformance.results``), and compares the likely cause of the first root cause
+with the defect's declared class (``hint``). Two parts: ``tuning`` (``DEFECTS``, the
+defects the rules were written and tuned against) and ``heldout`` (``HELDOUT_DEFECTS``,
+written before the rules and never tuned on). Prints a Markdown table and the share of
+defects whose likely cause is right, wrong, or absent (the report then says what the
+evidence shows in plain words); from the repository root::
 
-    python -m tests.measure_hints --profile default --seed 0 > hints.md
+    python -m tests.measure_hints --part heldout --profile quick --seed 0
+
+``--save FILE`` keeps every defect's results entry (failures, counterexamples, tensors) so
+that rules can be tried again without running anything: ``--load FILE``.
 """
 
 from __future__ import annotations
@@ -16,58 +23,98 @@ import time
 import warnings
 
 import torch
-from hypothesis import settings
 
-from conformance.hints import evidence, hint_rule
-from conformance.profiles import profile_settings
 from conformance.results import Collector
-from conformance.runner import run_check
-from spec.harness import Subject
-from spec.invariants import INVARIANTS
-from tests.defects import DEFECTS
+
+
+def run_part(defects, profile: str, seed: int) -> dict[str, dict]:
+    """Each defect's results entry: every invariant, checked as a quick conformance run."""
+    from hypothesis import settings
+
+    from conformance.profiles import profile_settings
+    from conformance.runner import run_check
+    from spec.harness import Subject
+    from spec.invariants import INVARIANTS
+
+    config = settings(profile_settings(profile), database=None)
+    entries = {}
+    for defect in defects:
+        results = {}
+        for invariant in INVARIANTS:
+            with torch.random.fork_rng():
+                torch.manual_seed(seed)
+                outcome = run_check(Subject(defect.__name__, defect), invariant, config, seed,
+                                    explore=False)
+            result = outcome.as_dict()
+            result.pop("ratios", None)
+            results[invariant.id] = result
+        entries[defect.__name__] = {"hint": defect.hint, "results": results}
+    return entries
+
+
+def diagnose(name: str, saved: dict) -> dict:
+    """The document entry (verdict, level, root causes with likely causes) of one defect."""
+    collector = Collector("measure", 0, {}, [])
+    collector.implementation(name)
+    for invariant_id, result in saved["results"].items():
+        collector.record(name, invariant_id, json.loads(json.dumps(result)))
+    return collector.document()["implementations"][name]
 
 
 def main() -> None:
+    from tests.defects import DEFECTS, HELDOUT_DEFECTS
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--profile", default="default")
+    parser.add_argument("--part", choices=("tuning", "heldout", "all"), default="heldout")
+    parser.add_argument("--profile", default="quick")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--evidence", metavar="FILE", default=None,
-                        help="also write each defect's evidence (failed and checked names) "
-                             "as JSON, to try rules against without running again")
+    parser.add_argument("--save", metavar="FILE", help="write every defect's results entry")
+    parser.add_argument("--load", metavar="FILE", help="measure saved entries, run nothing")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
-    config = settings(profile_settings(args.profile), database=None)
-    start, right, rows, dump = time.perf_counter(), 0, [], {}
-    for defect in DEFECTS:
-        collector = Collector(args.profile, args.seed, {}, [])
-        collector.implementation(defect.__name__)
-        for invariant in INVARIANTS:
-            with torch.random.fork_rng():
-                torch.manual_seed(args.seed)
-                outcome = run_check(Subject(defect.__name__, defect), invariant, config,
-                                    args.seed, explore=False)
-            collector.record(defect.__name__, invariant.id, outcome.as_dict())
-        entry = collector.document()["implementations"][defect.__name__]
-        failed, checked = evidence(entry)
-        dump[defect.__name__] = {"hint": defect.hint, "failed": sorted(failed),
-                                 "checked": sorted(checked)}
-        rule = hint_rule(failed, checked) if failed else None
-        got = rule.id if rule else "(none)"
-        right += got == defect.hint
-        rows.append(f"| {defect.__name__} | {defect.hint} | {got} | "
-                    f"{'yes' if got == defect.hint else 'no'} |")
-    print(f"{len(DEFECTS)} seeded defects, every invariant, {args.profile} profile, seed "
-          f"{args.seed}, torch {torch.__version__}, {time.perf_counter() - start:.0f} s")
+    start = time.perf_counter()
+    if args.load:
+        with open(args.load) as fh:
+            entries = json.load(fh)
+    else:
+        defects = {"tuning": DEFECTS, "heldout": HELDOUT_DEFECTS,
+                   "all": DEFECTS + HELDOUT_DEFECTS}[args.part]
+        entries = run_part(defects, args.profile, args.seed)
+        if args.save:
+            with open(args.save, "w") as fh:
+                json.dump(entries, fh)
+    counts = {"right": 0, "wrong": 0, "none": 0, "not caught": 0}
+    rows = []
+    for name, saved in entries.items():
+        entry = diagnose(name, saved)
+        causes = entry["root_causes"]
+        likely = causes[0]["likely_cause"] if causes else None
+        got = likely["id"] if likely else "(none)"
+        if not causes:
+            outcome = "not caught"
+        elif likely is None:
+            outcome = "none"
+        else:
+            outcome = "right" if got == saved["hint"] else "wrong"
+        counts[outcome] += 1
+        said = (likely["text"] if likely else causes[0]["evidence"]["summary"]) if causes \
+            else ""
+        rows.append(f"| {name} | {saved['hint']} | {got} | {outcome} | {len(causes)} | "
+                    f"{said[:140]} |")
+    n = len(entries)
+    source = f"saved entries {args.load}" if args.load else (
+        f"part {args.part}, {args.profile} profile, seed {args.seed}")
+    print(f"{n} seeded defects, every invariant, {source}, torch {torch.__version__}, "
+          f"{time.perf_counter() - start:.0f} s")
     print()
-    print("| defect | declared class | top hint | right |")
-    print("|---|---|---|---|")
+    print("| defect | declared class | likely cause | outcome | root causes | text |")
+    print("|---|---|---|---|---|---|")
     print("\n".join(rows))
     print()
-    print(f"Top hint right for {right} of {len(DEFECTS)} defects "
-          f"({100 * right / len(DEFECTS):.0f} %).")
-    if args.evidence:
-        with open(args.evidence, "w") as fh:
-            json.dump(dump, fh, indent=1)
+    print(f"Likely cause right for {counts['right']} of {n} defects "
+          f"({100 * counts['right'] / max(n, 1):.0f} %); wrong class {counts['wrong']}, no "
+          f"class named (evidence in plain words) {counts['none']}, not caught "
+          f"{counts['not caught']}.")
 
 
 if __name__ == "__main__":

@@ -98,3 +98,98 @@ def test_pictures_and_permutations_of_a_failure():
     assert "actual row 1 equals expected row 0" in words
     assert permutation({"tensors": {"dims": ["t"], "expected": [1.0, 2.0],
                                     "actual": [1.0, 2.5]}}) is None
+
+
+class UsersBidirectionalSlip(torch.nn.LSTM):
+    """A user's own LSTM with the slip of issue 20: the backward direction's h_n is read
+    from the output's last time step, like the forward one's (the output is exact)."""
+
+    def forward(self, input, hx=None):
+        output, (h_n, c_n) = super().forward(input, hx)
+        if self.bidirectional and isinstance(output, torch.Tensor):
+            seq_first = output.unsqueeze(1) if output.dim() == 2 else (
+                output.transpose(0, 1) if self.batch_first else output)
+            h_n = h_n.clone()
+            top = 2 * (self.num_layers - 1)
+            last = seq_first[-1, :, self.proj_size or self.hidden_size:]
+            h_n[top + 1] = last if h_n.dim() == 3 else last[0]
+        return output, (h_n, c_n)
+
+
+def test_a_users_slip_reads_as_one_root_cause_that_names_it():
+    from conformance.hints import BACKWARD_TEXT
+
+    collector = Collector("quick", 0, {"impl": None, "keyword": None}, [])
+    collector.implementation("mine")
+    quick = settings(profile_settings("quick"), database=None)
+    for invariant_id in ("first-step-backward", "time-reversal", "cell-state-consistency",
+                         "zero-weights", "gate-probe", "output-shapes"):
+        with torch.random.fork_rng():
+            torch.manual_seed(0)
+            outcome = run_check(Subject("mine", UsersBidirectionalSlip), by_id(invariant_id),
+                                quick, 0)
+        collector.record("mine", invariant_id, outcome.as_dict())
+    entry = collector.document()["implementations"]["mine"]
+    assert entry["verdict"] == "non-conformant"
+    assert len(entry["root_causes"]) == 1, [c["headline"] for c in entry["root_causes"]]
+    cause = entry["root_causes"][0]
+    assert len(cause["checks"]) >= 3 and "bidirectional=True" in cause["headline"]
+    assert cause["likely_cause"]["id"] == "backward-direction"
+    assert "time step 0" in cause["likely_cause"]["text"]
+    assert cause["likely_cause"]["text"] != BACKWARD_TEXT  # the output is not blamed
+    assert cause["evidence"]["wrong"] == ["h_n"]
+    assert "output" in cause["evidence"]["agreed_with_reference"]
+    assert cause["evidence"]["directions"] == ["backward"]
+
+
+def _entry(results: dict, **info) -> dict:
+    collector = Collector("quick", 0, {"impl": None, "keyword": info.pop("keyword", None)}, [])
+    collector.implementation("x", **info)
+    for invariant_id, outcome in results.items():
+        collector.record("x", invariant_id, outcome)
+    return collector.document()["implementations"]["x"]
+
+
+def _failed(message: str, condition: list[str] | None, *, expected=0.123456, actual=0.654321,
+            tensor="output", kind="oracle", rest="passed", core="failed") -> dict:
+    failure = {"status": "failed", "message": message, "kind": kind, "reproduce": None,
+               "counterexample": {"check": kind, "tensor": tensor, "expected": expected,
+                                  "actual": actual, "max_abs_diff": abs(expected - actual),
+                                  "tolerance": {"atol": 1e-5, "rtol": 1e-6},
+                                  "case": {"dtype": "float64"}},
+               "condition": None if condition is None else {
+                   "features": condition, "text": "when " + " and ".join(condition)}}
+    return {"status": "failed", "message": message, "counterexample": failure["counterexample"],
+            "reproduce": None, "examples": 5, "duration_s": 0.1, "failures": [failure],
+            "rest_status": rest, "core_status": core}
+
+
+def test_the_same_wrong_values_in_several_checks_are_one_root_cause():
+    entry = _entry({"matches-oracle": _failed("a", []),
+                    "gate-probe": _failed("b", [], kind="gate-probe"),
+                    "zero-weights": _failed("c", [], kind="zero-weights", expected=0.25,
+                                            actual=0.5)})
+    checks = sorted(c["checks"] for c in entry["root_causes"])
+    # the same (expected, actual) pair joins; round numbers (0.25, 0.5) prove nothing
+    assert checks == [["matches-oracle", "gate-probe"], ["zero-weights"]]
+
+
+def test_no_check_ran_is_not_checked_with_its_reason():
+    entry = _entry({}, keyword="no-such-check")
+    assert entry["verdict"] == "not-checked" and entry["level"] is None
+    assert "-k 'no-such-check' matched none" in entry["reason"]
+    passed = {"status": "passed", "examples": 5, "duration_s": 0.1, "counterexample": None,
+              "message": None, "reproduce": None}
+    assert _entry({"matches-oracle": passed})["verdict"] == "conformant"
+    assert _entry({"matches-oracle": passed})["reason"] is None
+
+
+def test_a_failure_confined_to_float64_keeps_level_core():
+    passed = {"status": "passed", "examples": 5, "duration_s": 0.1, "counterexample": None,
+              "message": None, "reproduce": None}
+    confined = _entry({"matches-oracle": _failed("f64", ["float64"]), "bounds": passed})
+    assert (confined["verdict"], confined["level"]) == ("non-conformant", "core")
+    # not when the rest of the check is unknown, or the condition is only basic features
+    unknown = _entry({"matches-oracle": _failed("f64", ["float64"], rest=None)})
+    basic = _entry({"matches-oracle": _failed("x", ["initial_state"])})
+    assert unknown["level"] is None and basic["level"] is None

@@ -41,3 +41,110 @@ def test_hint_needs_evidence():
     assert hint(set(), {"gate-probe"}) is None
     # "Only gate-probe fails" says nothing when nothing else was checked.
     assert hint({"gate-probe"}, {"gate-probe", "matches-oracle"}) is None
+
+
+# -- likely causes from evidence -------------------------------------------------------------
+
+def _oracle_failure(tensor: str, expected, actual, case: dict, *, dims=None, atol=1e-5,
+                    check="oracle") -> dict:
+    """A failed comparison as results.json records it."""
+    import numpy as np
+
+    e, a = np.asarray(expected, dtype=float), np.asarray(actual, dtype=float)
+    flat = int(np.abs(a - e).argmax())
+    return {"status": "failed", "kind": check, "message": f"{tensor} differs",
+            "counterexample": {"check": check, "tensor": tensor, "case": case,
+                               "expected": float(e.flat[flat]), "actual": float(a.flat[flat]),
+                               "max_abs_diff": float(np.abs(a - e).max()),
+                               "tolerance": {"atol": atol, "rtol": 1e-6}},
+            "tensors": {"dims": dims or ["row", "batch", "feature"], "expected": e.tolist(),
+                        "actual": a.tolist()}}
+
+
+BIDI = {"input_size": 2, "hidden_size": 2, "num_layers": 1, "bias": True,
+        "batch_first": False, "dropout": 0.0, "bidirectional": True, "proj_size": 0,
+        "dtype": "float32", "form": "batched", "seq_len": 3, "batch": 1}
+
+
+def test_output_right_and_backward_h_n_wrong_is_the_h_n_step_never_the_output():
+    """The names alone (first-step-backward and time-reversal fail) give the generic
+    backward text, which blames the output; the evidence that the output matched the oracle
+    and only the backward row of h_n differs must give the h_n text instead."""
+    from conformance.hints import BACKWARD_TEXT, evidence_of, likely_cause
+
+    h_n = [[[0.1, 0.2]], [[0.3, 0.4]]]
+    wrong = [[[0.1, 0.2]], [[0.5, 0.7]]]  # the backward row only
+    failures = [("matches-oracle", _oracle_failure("h_n", h_n, wrong, BIDI)),
+                ("first-step-backward", {"status": "failed", "kind": "first-step-backward",
+                                         "message": "h_n[1] vs o[0]",
+                                         "counterexample": {"check": "first-step-backward",
+                                                            "case": BIDI}}),
+                ("time-reversal", _oracle_failure("h_n", h_n[1], wrong[1], BIDI,
+                                                  dims=["batch", "feature"],
+                                                  check="time-reversal-state"))]
+    assert hint_rule({"first-step-backward", "time-reversal"}, ALL).cause == BACKWARD_TEXT
+    ev = evidence_of(failures, rebuild=False)
+    assert ev.directions == {"backward"} and "output" in ev.agreed_with_reference
+    likely = likely_cause(ev, ALL)
+    assert likely["id"] == "backward-direction"
+    assert likely["text"] != BACKWARD_TEXT and "output itself is right" in likely["text"]
+
+
+def test_a_cause_the_evidence_contradicts_is_never_named():
+    """Stacked layers with no multi-layer case failing, gate order with the output right:
+    both are skipped, and the evidence is said in plain words."""
+    from conformance.hints import evidence_of, likely_cause
+
+    one_layer = {**BIDI, "bidirectional": False}
+    stacked = [("stacked-layers", {"status": "failed", "kind": "stacked-layer-state",
+                                   "message": "m", "counterexample": {"case": one_layer}})]
+    assert hint_rule({"stacked-layers"}, ALL).id == "stacked-layers"
+    assert likely_cause(evidence_of(stacked, rebuild=False), ALL) is None
+
+    h_n = [[[0.1, 0.2]]]
+    gate = [("gate-probe", _oracle_failure("c_n", h_n, [[[0.1, 0.9]]], one_layer,
+                                           check="gate-probe"))]
+    ev = evidence_of(gate, rebuild=False)
+    assert {"output", "h_n"} <= ev.agreed_with_reference
+    assert likely_cause(ev, ALL) is None or likely_cause(ev, ALL)["id"] != "gate-order"
+    assert "c_n differs" in ev.summary() and "output and h_n agree" in ev.summary()
+
+
+def test_float64_at_float32_accuracy_is_precision_however_far_past_its_tolerance():
+    """The real case: float64 results off by 1e-7 are 1000x float64's tolerance (not a
+    near miss) yet the accuracy of float32: precision, not gate order."""
+    from conformance.hints import evidence_of, likely_cause
+
+    f64 = {**BIDI, "bidirectional": False, "dtype": "float64"}
+    out = [[[0.1, 0.2]], [[0.3, 0.4]], [[0.5, 0.6]]]
+    off = [[[0.1 + 3e-7, 0.2]], [[0.3, 0.4 - 2e-7]], [[0.5, 0.6]]]
+    failures = [("matches-oracle", _oracle_failure("output", out, off, f64, dims=["t", "batch",
+                                                                                "feature"],
+                                                   atol=1e-12)),
+                ("gate-probe", _oracle_failure("output", out, off, f64, atol=1e-12,
+                                               check="gate-probe"))]
+    ev = evidence_of(failures, rebuild=False)
+    assert not ev.near_miss and ev.low_accuracy == "float64"
+    assert likely_cause(ev, ALL)["id"] == "precision"
+    # the same differences in float32 are not "float64 at float32 accuracy"
+    f32 = [(i, {**f, "counterexample": {**f["counterexample"],
+                                         "case": {**f64, "dtype": "float32"}}})
+           for i, f in failures]
+    assert evidence_of(f32, rebuild=False).low_accuracy is None
+
+
+def test_h_n_equal_to_the_last_steps_output_is_seen_on_the_rebuilt_case():
+    """The evidence rebuilds the counterexample's case from its seed and finds that the
+    wrong backward row of h_n is the oracle's output at T-1."""
+    from conformance.hints import _rebuild, _state_equals_output
+    from spec.invariants.common import oracle
+
+    case = {**BIDI, "lengths": None, "initial_state": False, "training": False,
+            "weight_seed": 7, "weight_scale": "normal", "input_scale": "unit"}
+    out, h_n, _ = oracle(_rebuild(case))
+    slip = h_n.clone()
+    slip[1] = out[-1, :, 2:]
+    found = _state_equals_output(_oracle_failure("h_n", h_n.tolist(), slip.tolist(), case))
+    assert found == ["h_n[1] (backward) equals output[T-1]'s backward half"]
+    assert _state_equals_output(_oracle_failure("h_n", h_n.tolist(), (h_n + 0.5).tolist(),
+                                                case)) == []

@@ -88,4 +88,7 @@ SCALE_DEFECTS = (HiddenTileRemainderDropped, InputTileRemainderIgnored, CellRese
                  BatchChunkReadsFirstChunkState)
 DEFECTS = DEFECTS + LIFECYCLE_DEFECTS + SCALE_DEFECTS
 
+#: Defects the hint rules were never tuned on: the held-out part of the hint measurement.
+from .heldout import HELDOUT as HELDOUT_DEFECTS  # noqa: E402, F401
+
 __all__ = ["DEFECTS", "ReferenceLSTM", *(d.__name__ for d in DEFECTS)]
