@@ -172,3 +172,23 @@ def test_an_unrelated_file_with_pytest_profiling(user_env):
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-3000:]
     assert "1 passed" in out and "lstm-conformance: profile" not in out
+
+
+def test_a_plain_session_of_the_user_imports_nothing_of_the_suite(user_env):
+    """Installed from the wheel (not editable): an unrelated pytest session of the user's
+    loads the plugin and holds nothing of torch, numpy, hypothesis or the specification."""
+    python, _, project = user_env
+    theirs = project / "theirs"
+    theirs.mkdir()
+    (theirs / "test_plain.py").write_text(UNRELATED)
+    (theirs / "conftest.py").write_text(
+        "import sys\n\ndef pytest_unconfigure(config):\n"
+        "    open('modules.txt', 'w').write('\\n'.join(sorted(sys.modules)))\n")
+    proc = _run([python, "-m", "pytest", "test_plain.py", "-p", "no:cacheprovider", "-p",
+                 "no:hypothesispytest", "-q"], cwd=theirs)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    modules = set((theirs / "modules.txt").read_text().split())
+    assert "conformance.plugin" in modules
+    heavy = ("torch", "numpy", "hypothesis", "spec", "implementations", "matplotlib", "jinja2")
+    assert sorted(m for m in modules if m.partition(".")[0] in heavy
+                  or m.startswith("conformance.") and m != "conformance.plugin") == []
