@@ -60,18 +60,27 @@ def heat_maps(failure: dict) -> str | None:
     diff = np.abs(actual - expected)
     low = float(min(np.nanmin(expected), np.nanmin(actual)))
     high = float(max(np.nanmax(expected), np.nanmax(actual)))
-    figure, axes = plt.subplots(1, 3, figsize=(9, 2.6))
+    from matplotlib.ticker import MaxNLocator
+
+    figure, axes = plt.subplots(1, 3, figsize=(10, 2.8), layout="constrained")
+    images = []
     for ax, data, title, cmap, limits in (
             (axes[0], expected, "expected", "coolwarm", (low, high)),
             (axes[1], actual, "actual", "coolwarm", (low, high)),
             (axes[2], diff, "|actual - expected|", "magma", (0, float(np.nanmax(diff)) or 1))):
-        image = ax.imshow(data, aspect="auto", cmap=cmap, vmin=limits[0], vmax=limits[1],
-                          interpolation="nearest")
+        images.append(ax.imshow(data, aspect="auto", cmap=cmap, vmin=limits[0],
+                                vmax=limits[1], interpolation="nearest"))
         ax.set_title(title, fontsize=9)
         ax.set_xlabel(columns, fontsize=8)
         ax.set_ylabel(rows, fontsize=8)
         ax.tick_params(labelsize=7)
-        figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+        for axis in (ax.xaxis, ax.yaxis):  # index axes: whole numbers only
+            axis.set_major_locator(MaxNLocator(integer=True))
+    # one colour bar for expected and actual (they share a scale), one for the difference
+    for image, owners in ((images[0], axes[:2]), (images[2], axes[2])):
+        bar = figure.colorbar(image, ax=owners, shrink=0.9, format="%.3g")
+        bar.ax.tick_params(labelsize=7)
+        bar.ax.yaxis.set_major_locator(MaxNLocator(nbins=5))
     return _png(figure)
 
 

@@ -101,7 +101,7 @@ def _environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters.update(duration=_format_duration, seconds=_format_seconds, value=_format_value,
-                       id=id)
+                       ratio=format_ratio, id=id)
     return env
 
 
@@ -203,6 +203,17 @@ def _format_seconds(seconds: Any) -> str:
         if abs(seconds) >= scale:
             return f"{seconds / scale:.3g} {unit}"
     return f"{seconds / 1e-9:.3g} ns"
+
+
+#: Error ratios past this say only "far off": the search caps its target there too.
+RATIO_CAP = 1e6
+
+
+def format_ratio(ratio: Any) -> str:
+    """An observed / allowed error ratio: 2 significant digits, or "> 1e6" past the cap."""
+    if not isinstance(ratio, (int, float)):
+        return "–" if ratio is None else str(ratio)
+    return f"> {RATIO_CAP:.0e}".replace("e+0", "e") if ratio > RATIO_CAP else f"{ratio:.2g}"
 
 
 def _format_value(value: Any) -> str:

@@ -371,3 +371,10 @@ def test_heat_maps_and_ratio_plots_in_headless_chromium(tmp_path):
     chromium(tmp_path, f"--screenshot={screenshot}", "--window-size=1400,4000",
              (tmp_path / "index.html").as_uri())
     assert screenshot.stat().st_size > 10_000
+
+
+def test_ratios_past_the_cap_read_as_such():
+    from conformance.report import format_ratio
+
+    assert format_ratio(3.9e11) == "> 1e6"
+    assert format_ratio(0.53) == "0.53" and format_ratio(2.0e5) == "2e+05"

@@ -38,3 +38,32 @@ def test_a_wrong_status_is_rejected():
     next(iter(impl["results"].values()))["status"] = "fine"
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(broken, SCHEMA)
+
+
+def test_root_causes_with_likely_causes_and_not_checked_follow_the_schema():
+    """A document with a root cause (likely cause and evidence) and an implementation for
+    which nothing ran validates; a likely cause without its text does not."""
+    from conformance.report import json_safe
+    from conformance.results import Collector
+
+    failure = {"status": "failed", "message": "h_n differs", "kind": "oracle", "reproduce": None,
+               "counterexample": {"check": "oracle", "tensor": "h_n", "expected": 0.2779,
+                                  "actual": 0.2213, "max_abs_diff": 0.0566,
+                                  "tolerance": {"atol": 1e-5, "rtol": 1e-6},
+                                  "case": {"dtype": "float32", "form": "batched",
+                                           "bidirectional": True}},
+               "condition": {"features": ["bidirectional"], "text": "when bidirectional=True"}}
+    collector = Collector("quick", 0, {"impl": None, "keyword": "nothing"}, [])
+    collector.implementation("slip")
+    collector.record("slip", "matches-oracle", {
+        "status": "failed", "examples": 3, "duration_s": 0.1, "message": "h_n differs",
+        "counterexample": failure["counterexample"], "reproduce": None, "failures": [failure]})
+    collector.implementation("idle")
+    document = json_safe(collector.document())
+    jsonschema.validate(document, SCHEMA)
+    assert document["implementations"]["idle"]["verdict"] == "not-checked"
+    cause = document["implementations"]["slip"]["root_causes"][0]
+    assert "evidence" in cause and "likely_cause" in cause
+    cause["likely_cause"] = {"id": "gate-order"}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(document, SCHEMA)
