@@ -39,6 +39,31 @@ class StackedLSTM(nn.Module):
             ))
             input_size = self.config.num_directions * self.config.h_out
         self._register_load_state_dict_pre_hook(self._rename_lstm_keys)
+        self.register_state_dict_post_hook(self._lstm_keys)
+        self.register_load_state_dict_post_hook(self._report_lstm_keys)
+
+    @staticmethod
+    def _lstm_name(name: str) -> str:
+        """``lstm_layers.1.weight_ih_l0_reverse`` -> ``weight_ih_l1_reverse``."""
+        parts = name.split(".")
+        if len(parts) == 3 and parts[0] == "lstm_layers":
+            return parts[2].replace("_l0", f"_l{parts[1]}")
+        return name
+
+    @classmethod
+    def _report_lstm_keys(cls, module, incompatible_keys):
+        """load_state_dict(strict=False) names the keys as nn.LSTM would."""
+        for keys in (incompatible_keys.missing_keys, incompatible_keys.unexpected_keys):
+            keys[:] = [cls._lstm_name(k) for k in keys]
+
+    @staticmethod
+    def _lstm_keys(module, state_dict, prefix, local_metadata):
+        """``lstm_layers.1.weight_ih_l0_reverse`` -> ``weight_ih_l1_reverse``: what it saves
+        loads into nn.LSTM, as what nn.LSTM saves loads into it."""
+        for key in list(state_dict):
+            if key.startswith(prefix + "lstm_layers."):
+                state_dict[prefix + StackedLSTM._lstm_name(key[len(prefix):])] = \
+                    state_dict.pop(key)
 
     @staticmethod
     def _rename_lstm_keys(state_dict, prefix, *args):

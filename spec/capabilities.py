@@ -31,11 +31,18 @@ FEATURES: dict[str, str] = {
     "float16": "float16 (half precision) weights and input",
     "bfloat16": "bfloat16 weights and input",
     "input_validation": "raising nn.LSTM's exception types for malformed input",
+    "strided": "input and state as non-contiguous views (transposed, sliced, strided, "
+               "expanded)",
+    "no_grad": "calls under torch.no_grad() or torch.inference_mode()",
+    "frozen_weights": "parameters with requires_grad=False (some or all)",
+    "seeded_dropout": "dropout masks drawn from torch's generator (the same after "
+                      "torch.manual_seed)",
 }
 
-#: What "core" conformance leaves out: core is one unidirectional layer on dense input.
+#: What "core" conformance leaves out: core is one unidirectional layer on dense input,
+#: called as a training loop calls it.
 BEYOND_CORE = frozenset({"multi_layer", "bidirectional", "proj_size", "unbatched", "packed",
-                         "dropout"})
+                         "dropout", "strided", "no_grad", "frozen_weights", "seeded_dropout"})
 
 #: The attribute an implementation sets to declare what it does not support.
 UNSUPPORTED_ATTRIBUTE = "lstm_conformance_unsupported"

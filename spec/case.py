@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 import torch
 
 from spec.config import LSTMConfig
-from spec.vocabulary import Form
+from spec.vocabulary import Form, Frozen, GradMode, Layout
 
 #: Short names of the dtypes the spec draws, as results.json writes them.
 DTYPE_NAMES = {torch.float32: "float32", torch.float64: "float64",
@@ -40,6 +40,13 @@ class Case:
     weight_seed: int = 0
     weight_scale: str = "normal"
     input_scale: str = "unit"
+    #: How x and (h0, c0) sit in memory when they reach the implementation (the harness
+    #: makes the view; ``expanded-state`` is made here: ``hx`` is a stride-0 expansion).
+    layout: Layout = Layout.DENSE
+    #: The autograd mode of the call (a check that needs gradients calls with grad).
+    grad_mode: GradMode = GradMode.GRAD
+    #: Which parameters are frozen (requires_grad=False) after the module is built.
+    frozen: Frozen = Frozen.NONE
 
     @property
     def seq_len(self) -> int:
@@ -145,6 +152,9 @@ class Case:
         used |= {"packed"} if self.form == Form.PACKED else set()
         used |= {"initial_state"} if self.hx is not None else set()
         used |= {"dropout"} if self.training and c.dropout > 0 and c.num_layers > 1 else set()
+        used |= {"strided"} if self.layout != Layout.DENSE else set()
+        used |= {"no_grad"} if self.grad_mode != GradMode.GRAD else set()
+        used |= {"frozen_weights"} if self.frozen != Frozen.NONE else set()
         return frozenset(used)
 
     def _repr_pretty_(self, printer, cycle) -> None:
@@ -166,4 +176,7 @@ class Case:
             "weight_seed": self.weight_seed,
             "weight_scale": self.weight_scale,
             "input_scale": self.input_scale,
+            "layout": str(self.layout),
+            "grad_mode": str(self.grad_mode),
+            "frozen": str(self.frozen),
         }

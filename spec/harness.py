@@ -6,8 +6,11 @@ directly: they call ``Subject.run``, which
 
 * builds the module with the case's config (``NotImplementedError`` -> not applicable),
   converts it to the case's dtype, loads the case's weights, sets train/eval;
+* freezes the parameters the case says (``Case.frozen``);
 * calls it with the input in the case's form: seq-first or batch-first 3-D, unbatched
-  2-D, or a ``PackedSequence``; with ``hx`` or without;
+  2-D, or a ``PackedSequence``; with ``hx`` or without; the tensors in the case's memory
+  layout (``as_layout``: a transpose, a slice of wider features, every other step), and
+  in the case's autograd mode (``torch.no_grad()``, ``torch.inference_mode()``);
 * checks that what came back is an LSTM result (``(output, (h_n, c_n))`` of tensors, of
   the right shapes, finite) and returns it in canonical seq-first layout.
 
@@ -17,6 +20,7 @@ wrong structure too; a result of the wrong shape or with NaN/inf is a ``Violatio
 
 from __future__ import annotations
 
+import contextlib
 import time
 import warnings
 from collections.abc import Callable
@@ -29,7 +33,7 @@ from spec.asserts import assert_finite, assert_shape
 from spec.case import Case
 from spec.config import LSTMConfig
 from spec.errors import ImplementationError, NotApplicable, Violation, qualified_name
-from spec.vocabulary import Form
+from spec.vocabulary import Form, Frozen, GradMode, Layout
 
 STATE_DIMS = ("row", "batch", "feature")
 OUTPUT_DIMS = ("t", "batch", "feature")
@@ -81,6 +85,51 @@ def _call(what: str, fn: Callable, *args, **kwargs):
         name = qualified_name(type(exc))
         raise ImplementationError(f"{what} raised {name}: {exc}", kind="raised",
                                   exception=name) from exc
+
+
+#: What fills the memory a strided view skips: a kernel that reads past its view's strides
+#: reads NaN, and the result says so.
+SKIPPED = float("nan")
+
+
+def as_layout(t: torch.Tensor, layout: Layout) -> torch.Tensor:
+    """A tensor with ``t``'s values (and autograd history) and the strides of ``layout``.
+
+    ``transposed`` stores dims 0 and 1 the other way round (a batch-first view of a
+    time-major buffer, or the reverse); ``feature-slice`` is the first features of a tensor
+    three features wider; ``time-stride`` every other entry of dim 0 of one twice as long.
+    ``dense`` and ``expanded-state`` (made in the case itself) leave ``t`` as it is.
+    """
+    if layout == Layout.TRANSPOSED and t.dim() >= 2:
+        return t.transpose(0, 1).contiguous().transpose(0, 1)
+    if layout == Layout.FEATURE_SLICE:
+        skipped = torch.full((*t.shape[:-1], 3), SKIPPED, dtype=t.dtype, device=t.device)
+        return torch.cat([t, skipped], -1)[..., :t.shape[-1]]
+    if layout == Layout.TIME_STRIDE:
+        skipped = torch.full_like(t, SKIPPED)
+        return torch.stack([t, skipped], 1).flatten(0, 1)[::2]
+    return t
+
+
+def grad_mode(mode: GradMode):
+    """The context manager of an autograd mode."""
+    if mode == GradMode.NO_GRAD:
+        return torch.no_grad()
+    if mode == GradMode.INFERENCE:
+        return torch.inference_mode()
+    return contextlib.nullcontext()
+
+
+def frozen_names(config: LSTMConfig, frozen: Frozen) -> list[str]:
+    """The nn.LSTM parameter names that ``frozen`` freezes: all, none, or "some": the bottom
+    layer of a stack (as fine-tuning freezes it), or a single layer's input weights."""
+    names = list(config.param_shapes())
+    if frozen == Frozen.ALL:
+        return names
+    if frozen == Frozen.SOME:
+        part = "_l0" if config.num_layers > 1 else "weight_ih_l0"
+        return [n for n in names if part in n]
+    return []
 
 
 #: Called as ``observer(phase, seconds)`` after each build ("build") and call ("forward")
@@ -140,7 +189,19 @@ class Subject:
         return module
 
     def module_for(self, case: Case):
-        return self.build(case.config, case.weights, case.dtype, case.training)
+        module = self.build(case.config, case.weights, case.dtype, case.training)
+        if case.frozen == Frozen.ALL and hasattr(module, "requires_grad_"):
+            module.requires_grad_(False)
+        elif case.frozen != Frozen.NONE:
+            params = dict(module.named_parameters()) \
+                if hasattr(module, "named_parameters") else {}
+            names = frozen_names(case.config, case.frozen)
+            if not set(names) <= set(params):
+                raise NotApplicable("freezing some weights needs named_parameters() under "
+                                    "nn.LSTM's names")
+            for name in names:
+                params[name].requires_grad_(False)
+        return module
 
     def call(self, module, case: Case, x: torch.Tensor | None = None,
              hx: tuple | None | _FromCase = FROM_CASE, *, form: Form | None = None,
@@ -159,11 +220,13 @@ class Subject:
         if form == Form.BATCHED:
             inp = x.transpose(0, 1).contiguous() if config.batch_first else x
             state = hx
+            inp, state = self._in_layout(case.layout, inp, state)
         elif form == Form.UNBATCHED:
             if N != 1:
                 raise ValueError("unbatched form needs a batch of one")
             inp = x[:, 0]
             state = None if hx is None else (hx[0][:, 0], hx[1][:, 0])
+            inp, state = self._in_layout(case.layout, inp, state)
         elif form == Form.PACKED:
             lengths = lengths or (L,) * N
             ordered = list(lengths) == sorted(lengths, reverse=True)
@@ -175,9 +238,18 @@ class Subject:
             raise ValueError(f"unknown form {form!r}")
         args = (inp,) if state is None else (inp, state)
         start = time.perf_counter()
-        returned = _call(f"{self.name}(input{', hx' if state is not None else ''})", module, *args)
+        with grad_mode(case.grad_mode):
+            returned = _call(f"{self.name}(input{', hx' if state is not None else ''})", module,
+                             *args)
         self._observe("forward", start)
         return self._read(returned, module_config, form, L, N, lengths, inp)
+
+    @staticmethod
+    def _in_layout(layout: Layout, inp: torch.Tensor, state):
+        """The input and state as the views ``layout`` makes (same values)."""
+        if state is not None:
+            state = tuple(as_layout(s, layout) for s in state)
+        return as_layout(inp, layout), state
 
     def run(self, case: Case, **kwargs) -> Result:
         """Build a module for ``case`` and call it once."""

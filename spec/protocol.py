@@ -19,6 +19,13 @@ provide a *backend*: any object with one method::
         h_n, c_n (D*num_layers, N, H_out) and (D*num_layers, N, H), taken at each
                  sequence's true last step (the backward direction's at t = 0)
 
+What a backend may assume about the arrays: their shapes and dtype, and a batch of at
+least one (the adapter answers an empty batch itself, as nn.LSTM does). Not their memory
+layout: they are views of what the caller passed, so they may be transposed, sliced or
+strided, and (h0, c0) may be one column expanded over the batch with stride 0. A backend
+whose framework needs contiguous memory calls ``np.ascontiguousarray``; one that reads a
+raw buffer as if it were dense computes wrong numbers, which ``strided-views`` shows.
+
 ``weights`` uses ``nn.LSTM``'s state_dict names and shapes. ``prepare`` may raise
 ``NotImplementedError`` for a configuration it does not support (those cases are then
 not applicable), and the backend may declare its gaps with
@@ -92,6 +99,11 @@ class BackendModule(nn.Module):
     def forward(self, input, hx=None):
         dtype = next(self.parameters()).dtype
         x, hx, lengths, restore = canonical(self.config, input, hx, dtype)
+        if x.shape[1] == 0:  # an empty batch: nn.LSTM's empty results, no backend call
+            c, L = self.config, x.shape[0]
+            return restore(x.new_zeros(L, 0, c.num_directions * c.h_out),
+                           x.new_zeros(c.state_rows, 0, c.h_out),
+                           x.new_zeros(c.state_rows, 0, c.hidden_size))
         run = self._prepared(dtype, (x.shape[0], x.shape[1], hx is not None,
                                      lengths is not None))
         np_hx = None if hx is None else tuple(s.detach().cpu().numpy() for s in hx)
@@ -112,7 +124,9 @@ class BackendModule(nn.Module):
         handed to new weights at the same address while they are cached (a round trip
         through ``.to(float32)`` would otherwise look like the original weights)."""
         per_shape = bool(getattr(self.backend, "prepare_per_shape", False))
-        params = list(self.named_parameters())
+        # Read as attributes, not from named_parameters(): a parametrized or pruned weight
+        # is computed on access, and a reassigned one is a new tensor.
+        params = [(name, getattr(self, name)) for name in self.config.param_shapes()]
         state = (tuple((name, p.data_ptr(), p._version) for name, p in params), dtype,
                  self.training)
         if self.__dict__.get("_prepared_state") != state:  # old weights are never used again

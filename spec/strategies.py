@@ -34,7 +34,7 @@ from spec.capabilities import FEATURES
 from spec.case import Case
 from spec.config import LSTMConfig
 from spec.errors import DeclarationError
-from spec.vocabulary import ALL_FORMS, Form
+from spec.vocabulary import ALL_FORMS, Form, Frozen, GradMode, Layout
 
 #: Weight magnitude: multiples of nn.LSTM's own init bound 1/sqrt(hidden_size).
 WEIGHT_SCALES = {"normal": 1.0, "tiny": 1e-3, "large": 3.0}
@@ -97,6 +97,16 @@ def make_state(config: LSTMConfig, batch: int, seed: int, dtype: torch.dtype):
     return h0.to(dtype), c0.to(dtype)
 
 
+def make_case_state(config: LSTMConfig, batch: int, seed: int, dtype: torch.dtype,
+                    layout: Layout):
+    """The case's (h0, c0): random per column, or, for the ``expanded-state`` layout, one
+    column expanded (stride 0) over the batch, as a learned initial state reaches a module."""
+    if layout == Layout.EXPANDED_STATE:
+        h0, c0 = make_state(config, 1, seed, dtype)
+        return h0.expand(-1, batch, -1), c0.expand(-1, batch, -1)
+    return make_state(config, batch, seed, dtype)
+
+
 def in_dtype(case: Case, dtype: torch.dtype) -> Case:
     """The same drawn case in another dtype: weights, input and state made again from its
     seed and scales (not cast, so each dtype gets its own correctly rounded values)."""
@@ -106,7 +116,32 @@ def in_dtype(case: Case, dtype: torch.dtype) -> Case:
         weights=make_weights(config, seed, WEIGHT_SCALES[case.weight_scale], dtype),
         x=make_input(config, case.seq_len, case.batch, seed,
                      INPUT_SCALES[case.input_scale][dtype], dtype),
-        hx=None if case.hx is None else make_state(config, case.batch, seed, dtype))
+        hx=None if case.hx is None else make_case_state(config, case.batch, seed, dtype,
+                                                        case.layout))
+
+
+def rebuild_case(description: dict) -> Case:
+    """The case that ``Case.describe()`` described, made again from its seed and scales:
+    what a standalone script and a replay need (``description`` is JSON-able)."""
+    d = description
+    config = LSTMConfig(**{k: d[k] for k in ("input_size", "hidden_size", "num_layers", "bias",
+                                              "batch_first", "dropout", "bidirectional",
+                                              "proj_size")})
+    dtype, seed = DTYPES[d["dtype"]], d["weight_seed"]
+    layout = Layout(d.get("layout", Layout.DENSE))
+    lengths = d.get("lengths")
+    return Case(
+        config=config, dtype=dtype,
+        weights=make_weights(config, seed, WEIGHT_SCALES[d["weight_scale"]], dtype),
+        x=make_input(config, d["seq_len"], d["batch"], seed,
+                     INPUT_SCALES[d["input_scale"]][dtype], dtype),
+        hx=make_case_state(config, d["batch"], seed, dtype, layout) if d["initial_state"]
+        else None,
+        form=Form(d["form"]), lengths=None if lengths is None else tuple(lengths),
+        enforce_sorted=bool(d.get("enforce_sorted")), training=d["training"],
+        weight_seed=seed, weight_scale=d["weight_scale"], input_scale=d["input_scale"],
+        layout=layout, grad_mode=GradMode(d.get("grad_mode", GradMode.GRAD)),
+        frozen=Frozen(d.get("frozen", Frozen.NONE)))
 
 
 def _pick(value, options):
@@ -137,9 +172,20 @@ class Draws:
     batch_first: bool | None = None
     dropout: bool | None = None
     large: bool = False
+    layouts: tuple[Layout, ...] = tuple(Layout)
+    grad_modes: tuple[GradMode, ...] = tuple(GradMode)
+    frozen: tuple[Frozen, ...] = tuple(Frozen)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "forms", tuple(Form(f) for f in self.forms))
+        for name, kind in (("layouts", Layout), ("grad_modes", GradMode), ("frozen", Frozen)):
+            try:
+                object.__setattr__(self, name, tuple(kind(v) for v in getattr(self, name)))
+            except ValueError as exc:
+                raise DeclarationError(f"{name}={getattr(self, name)!r}: {exc}; known: "
+                                       f"{[str(v) for v in kind]}") from exc
+            if not getattr(self, name):
+                raise DeclarationError(f"{name} is empty")
         for name, known in (("dtypes", DTYPES), ("weight_scales", WEIGHT_SCALES),
                             ("input_scales", INPUT_SCALES)):
             unknown = sorted(set(getattr(self, name)) - set(known))
@@ -169,6 +215,9 @@ class Draws:
             "unbatched": forms == {Form.UNBATCHED},
             "initial_state": self.initial_state is True,
             "dropout": self.training and self.dropout is True,
+            "strided": Layout.DENSE not in self.layouts,
+            "no_grad": GradMode.GRAD not in self.grad_modes,
+            "frozen_weights": Frozen.NONE not in self.frozen,
         }
         return frozenset(name for name, needed in implied.items() if needed)
 
@@ -244,6 +293,7 @@ def cases(draw, *, supported: Iterable[str] = ALL, draws: Draws = Draws()) -> Ca
     seed = draw(st.integers(0, 2**16))
     w_scale = draw(st.sampled_from(list(draws.weight_scales)))
     x_scale = draw(st.sampled_from(list(draws.input_scales)))
+    layout, grad_mode, frozen = draw(memory_and_autograd(supported, draws, form, has_state))
     lengths, enforce_sorted = None, False
     if form == Form.PACKED:
         lengths = draw(st.lists(st.integers(1, seq_len), min_size=batch, max_size=batch))
@@ -261,7 +311,7 @@ def cases(draw, *, supported: Iterable[str] = ALL, draws: Draws = Draws()) -> Ca
         dtype=dtype,
         weights=make_weights(config, seed, WEIGHT_SCALES[w_scale], dtype),
         x=make_input(config, seq_len, batch, seed, INPUT_SCALES[x_scale][dtype], dtype),
-        hx=make_state(config, batch, seed, dtype) if has_state else None,
+        hx=make_case_state(config, batch, seed, dtype, layout) if has_state else None,
         form=form,
         lengths=lengths,
         enforce_sorted=enforce_sorted,
@@ -269,4 +319,40 @@ def cases(draw, *, supported: Iterable[str] = ALL, draws: Draws = Draws()) -> Ca
         weight_seed=seed,
         weight_scale=w_scale,
         input_scale=x_scale,
+        layout=layout,
+        grad_mode=grad_mode,
+        frozen=frozen,
     )
+
+
+#: How often the usual value of each call dimension is drawn against each unusual one: the
+#: usual (dense, with grad, nothing frozen) stays the common case, and listed first, it is
+#: where shrinking goes, so a counterexample names an unusual value only when it matters.
+USUAL_WEIGHT = 3
+
+
+def _usual_first(allowed: tuple, usual, supported_here: bool):
+    """``sampled_from`` the allowed values, the usual one repeated ``USUAL_WEIGHT`` times
+    in front; only the usual one where the capability is not supported."""
+    if not supported_here and usual in allowed:
+        return st.just(usual)
+    options = [usual] * USUAL_WEIGHT if usual in allowed else []
+    options += [v for v in allowed if v != usual]
+    return st.sampled_from(options)
+
+
+@st.composite
+def memory_and_autograd(draw, supported: frozenset[str], draws: Draws, form: Form,
+                        has_state: bool):
+    """(layout, grad mode, frozen) of a case: how its tensors sit in memory, the autograd
+    mode of the call, which parameters are frozen. Packed input's data is made by
+    pack_padded_sequence, so only its state can be a view (``expanded-state``)."""
+    layouts = tuple(lay for lay in draws.layouts
+                    if (lay != Layout.EXPANDED_STATE or has_state)
+                    and (form != Form.PACKED or lay in (Layout.DENSE, Layout.EXPANDED_STATE)))
+    layout = draw(_usual_first(layouts or (Layout.DENSE,), Layout.DENSE,
+                               "strided" in supported))
+    grad_mode = draw(_usual_first(draws.grad_modes, GradMode.GRAD, "no_grad" in supported))
+    frozen = draw(_usual_first(draws.frozen, Frozen.NONE,
+                               "frozen_weights" in supported and "autograd" in supported))
+    return layout, grad_mode, frozen

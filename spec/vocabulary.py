@@ -44,3 +44,34 @@ class Level(StrEnum):
     PARTIAL = "partial"  # conformant within the capabilities it declares
     APPROXIMATE = "approximate"  # conformant within a tolerance it declares itself
     CORE = "core"  # not conformant, but conformant on core cases (one unidirectional layer)
+
+
+class Layout(StrEnum):
+    """How the input and state tensors sit in memory when they reach the implementation.
+
+    Modules receive views: a batch-first tensor that is a transpose, features sliced out of
+    a wider tensor, every other time step, a learned initial state expanded over the batch.
+    Every layout holds the same values; only the strides differ (``spec.harness``).
+    """
+
+    DENSE = "dense"  # contiguous, as most callers pass it
+    TRANSPOSED = "transposed"  # stored in the other of time-major / batch-major order
+    FEATURE_SLICE = "feature-slice"  # x[..., :I] of a wider tensor (NaN in the rest)
+    TIME_STRIDE = "time-stride"  # every other step (state: row) of a longer tensor
+    EXPANDED_STATE = "expanded-state"  # (h0, c0) of one column, expanded (stride 0) over N
+
+
+class GradMode(StrEnum):
+    """The autograd mode a call is made in."""
+
+    GRAD = "grad"  # torch.enable_grad(), the default of a training loop
+    NO_GRAD = "no_grad"  # torch.no_grad(), evaluation code
+    INFERENCE = "inference_mode"  # torch.inference_mode(), serving code
+
+
+class Frozen(StrEnum):
+    """Which of the module's parameters have ``requires_grad=False``."""
+
+    NONE = "none"
+    SOME = "some"  # the bottom layer (or, with one layer, the input weights): fine-tuning
+    ALL = "all"  # every parameter: a frozen feature extractor

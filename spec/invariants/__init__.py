@@ -25,6 +25,7 @@ from spec.invariants import (  # noqa: F401  (imported for their registrations)
     validation,
     scale,
     lifecycle,
+    module,
 )
 from spec.invariants.registry import INVARIANTS, Invariant, by_id, invariant
 

@@ -29,28 +29,44 @@ def loss_weights(result_shapes, seed: int) -> list[torch.Tensor]:
 @invariant(
     id="gradients", title="Gradients match the float64 reference",
     statement="Gradients of a random linear function of (output, h_n, c_n) with respect to "
-    "the input, h0, c0 and every weight equal those of the float64 LSTM equations.",
+    "the input, h0, c0 and every trainable weight equal those of the float64 LSTM equations, "
+    "also when some or all weights are frozen (requires_grad=False): the input and state "
+    "still get theirs.",
     expression="d/d(x, h0, c0, W) of sum(o*R1) + sum(h_n*R2) + sum(c_n*R3) == the oracle's "
     "(torch.autograd through spec.oracle in float64), within spec.tolerance.gradient; weights "
     "are read from named_parameters() under nn.LSTM's names, so a module that names them "
     "otherwise has its input and state gradients checked only",
-    requires=("autograd",), cases=dict(initial_state=True, max_seq_len=6),
-    catches=("truncated backpropagation (detached state between steps)",),
+    requires=("autograd",), cases=dict(initial_state=True, max_seq_len=6, grad_modes=("grad",)),
+    catches=("truncated backpropagation (detached state between steps)",
+             "the input's gradient lost when the weights are frozen (pytorch#7722)"),
 )
 def gradients(subject: Subject, case: Case) -> None:
+    compare_gradients(subject, case, check="gradient")
+
+
+def compare_gradients(subject: Subject, case: Case, *, check: str) -> None:
+    """The gradients of one call of ``subject`` on ``case`` against the float64 oracle's:
+    input, h0, c0 and every parameter under nn.LSTM's names that requires grad."""
     module = subject.module_for(case)
     params = dict(module.named_parameters()) if hasattr(module, "named_parameters") else {}
-    named = [n for n in case.weights if n in params]
-    if named and len(named) < len(case.weights):
-        missing = sorted(set(case.weights) - set(named))
+    present = [n for n in case.weights if n in params]
+    if present and len(present) < len(case.weights):
+        missing = sorted(set(case.weights) - set(present))
         raise Violation(f"named_parameters() has some of nn.LSTM's names but lacks {missing}",
                         {"check": "parameter-names", "quantity": "parameters",
                          "missing": missing})
+    named = [n for n in present if params[n].requires_grad]
     x = case.x.clone().requires_grad_(True)
     hx = tuple(s.clone().requires_grad_(True) for s in case.hx)
     r = subject.call(module, case, x=x, hx=hx)
     R = loss_weights([r.output.shape, r.h_n.shape, r.c_n.shape], case.weight_seed)
     loss = sum((t.double() * w).sum() for t, w in zip(r.triple, R, strict=True))
+    if not loss.requires_grad:
+        frozen = f" ({len(present) - len(named)} of its weights frozen)" if present else ""
+        raise Violation(f"the results carry no gradient although the input and (h0, c0) "
+                        f"require grad{frozen}: the module cut autograd off",
+                        {"check": "gradient-lost", "quantity": "input",
+                         "frozen": str(case.frozen)})
     wanted = [x, *hx, *(params[n] for n in named)]
     got = torch.autograd.grad(loss, wanted, allow_unused=True)
 
@@ -63,12 +79,12 @@ def gradients(subject: Subject, case: Case) -> None:
     expected = torch.autograd.grad(ref_loss, [ref_x, *ref_hx, *(ref_w[n] for n in named)],
                                    allow_unused=True)
     names = ["input", "h0", "c0", *named]
-    within = tolerance.gradient(case.dtype, case.magnitude)
+    within = tolerance.gradient(case.dtype, case.magnitude, case.seq_len)
     for name, g, e, t in zip(names, got, expected, wanted, strict=True):
         g = torch.zeros_like(t) if g is None else g
         e = torch.zeros_like(t, dtype=torch.float64) if e is None else e
         assert_close(g, e, f"d loss / d {name} vs the float64 reference", within,
-                     check="gradient")
+                     check=check)
 
 
 @invariant(

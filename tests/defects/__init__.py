@@ -41,6 +41,21 @@ from .lifecycle import (
     StateCarriedAfterBackward,
     WeightsCachedAtFirstCall,
 )
+from .module import (
+    ApproximateInferencePath,
+    DropoutMaskDrawnOnce,
+    DropoutWithoutRescale,
+    EmptyBatchInTiles,
+    FrozenWeightsRunWithoutGrad,
+    GradientWindowOf64Steps,
+    InferenceTensorCached,
+    InputReadWithDenseStrides,
+    LenientLoader,
+    OutputBufferReused,
+    ParametersCapturedAtConstruction,
+    StateDictInKernelLayout,
+    StateReadWithDenseStrides,
+)
 from .numerics import CellStateInFloat16, OverflowingTanh, ReducedPrecision, TruncatedBackprop
 from .packed import (
     PackedBackwardStartsInPadding,
@@ -86,7 +101,14 @@ LIFECYCLE_DEFECTS = (WeightsCachedAtFirstCall, ModeReadOnce, CacheKeyedOnBatchSi
                      StateCarriedAfterBackward)
 SCALE_DEFECTS = (HiddenTileRemainderDropped, InputTileRemainderIgnored, CellResetAtTimeChunk,
                  BatchChunkReadsFirstChunkState)
-DEFECTS = DEFECTS + LIFECYCLE_DEFECTS + SCALE_DEFECTS
+#: Defects of the module contract: exact on every call the checks before it made (dense
+#: tensors, calls with grad, nothing frozen, dropout judged by its structure).
+MODULE_DEFECTS = (InputReadWithDenseStrides, StateReadWithDenseStrides,
+                  ApproximateInferencePath, FrozenWeightsRunWithoutGrad, InferenceTensorCached,
+                  GradientWindowOf64Steps, DropoutWithoutRescale, DropoutMaskDrawnOnce,
+                  LenientLoader, StateDictInKernelLayout, ParametersCapturedAtConstruction,
+                  EmptyBatchInTiles, OutputBufferReused)
+DEFECTS = DEFECTS + LIFECYCLE_DEFECTS + SCALE_DEFECTS + MODULE_DEFECTS
 
 #: Defects the hint rules were never tuned on: the held-out part of the hint measurement.
 from .heldout import HELDOUT as HELDOUT_DEFECTS  # noqa: E402, F401

@@ -81,3 +81,18 @@ AT_SCALE = Caught(check="oracle-at-scale")
 DROPOUT_TRAIN = Caught(check=("dropout-last-layer", "dropout-first-layer", "dropout-one-layer",
                               "dropout-p1"), case={"training": True})
 LIFECYCLE = Caught(check=("lifecycle-call", "lifecycle-dropout", "lifecycle-gradient"))
+
+# The module contract (tests/defects/module.py).
+STRIDED = Caught(check=("strided-view", "finite"))
+GRAD_MODE = Caught(check="grad-mode")
+FROZEN_INPUT = Caught(check="frozen-input-gradient")
+GRADIENT_LOST = Caught(check="gradient-lost")
+INFERENCE_THEN_TRAIN = Caught(check="inference-then-train")
+GRADIENTS_AT_SCALE = Caught(check="gradient-at-scale")
+DROPOUT_SCALE = Caught(check="dropout-scale")
+DROPOUT_FRESH = Caught(check="dropout-fresh-masks")
+STRICT_LOADING = Caught(check="strict-loading")
+STATE_DICT_KEYS = Caught(check="state-dict-keys")
+PARAMETER_IDENTITY = Caught(check="parameter-identity")
+EMPTY_BATCH = Caught(check="empty-batch")
+OUTPUT_OVERWRITTEN = Caught(check="output-overwritten")
