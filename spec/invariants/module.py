@@ -485,8 +485,8 @@ def _storage(t: torch.Tensor) -> int | None:
 @invariant(
     id="output-ownership", title="The caller owns what a call returns",
     statement="The tensors a call returns (in any autograd mode) are left alone by later "
-    "calls of the module (with grad, under no_grad, under inference_mode), and share memory with neither the "
-    "caller's input and state nor the module's parameters.",
+    "calls of the module (with grad, under no_grad, under inference_mode), and share "
+    "memory with neither the caller's input and state nor the module's parameters.",
     expression="o, h_n, c_n of a call == their copies after three more calls on other "
     "input, bitwise; their storages differ from those of x, h0, c0 and every parameter",
     cases=dict(forms=(Form.BATCHED, Form.UNBATCHED), batch_first=False, layouts=("dense",),

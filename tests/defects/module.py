@@ -307,7 +307,7 @@ class EmptyBatchInTiles(ReferenceLSTM):
             tile = slice(s, s + self.TILE)
             parts.append(super().layers(x[:, tile], h0[:, tile], c0[:, tile],
                                         None if lengths is None else lengths[tile]))
-        output, h_n, c_n = zip(*parts)
+        output, h_n, c_n = zip(*parts, strict=True)
         return torch.cat(output, 1), torch.cat(h_n, 1), torch.cat(c_n, 1)
 
 
