@@ -8,7 +8,8 @@ shape or mode, a session built once). Bugs that live across calls show only ther
 ``lifecycle_machine(subject)`` makes a ``RuleBasedStateMachine`` in which one module of
 the implementation and one ``torch.nn.LSTM`` live through a drawn sequence of operations:
 calls of varying sequence length, batch size and input form, with and without
-``(h0, c0)``; ``train()`` / ``eval()``; new weights through ``load_state_dict``; backward
+``(h0, c0)``, under ``no_grad`` or ``inference_mode`` or with grad and a backward pass;
+``train()`` / ``eval()``; new weights through ``load_state_dict``; backward
 passes and optimizer steps on the parameters (for modules whose ``named_parameters()``
 use nn.LSTM's names); ``.to(float64)`` and back. After every call their answers must
 agree under the spec's tolerance: fully in eval mode (and in training where dropout
@@ -16,6 +17,11 @@ cannot act), and where dropout acts, in what the dropout invariants check (the t
 layer's h_n is its last output, layer 0's state is untouched, p = 1 is deterministic).
 A failure shrinks to the shortest sequence of operations, which the violation carries as
 ``steps``.
+
+Drawn programs reach a given transition only now and then (a switch from training to
+eval on a module where dropout acts needs two layers, dropout, and calls on both sides),
+so ``tours`` lists the decisive programs every run also plays: each transition that
+changes what a module must compute, once, in the shortest program that shows it.
 """
 
 from __future__ import annotations
@@ -92,9 +98,9 @@ def lifecycle_machine(subject: Subject) -> type[RuleBasedStateMachine]:
         @rule(seq_len=st.integers(1, 6), batch=st.integers(1, 4), form=st.sampled_from(forms),
               with_state=st.booleans() if "initial_state" in supported else st.just(False),
               backward=st.booleans() if autograd else st.just(False),
-              seed=st.integers(0, 2**16))
+              seed=st.integers(0, 2**16), inference=st.booleans())
         def call(self, seq_len: int, batch: int, form: Form, with_state: bool, backward: bool,
-                 seed: int) -> None:
+                 seed: int, inference: bool = False) -> None:
             batch = 1 if form == Form.UNBATCHED else batch
             lengths = None
             if form == Form.PACKED:
@@ -109,9 +115,11 @@ def lifecycle_machine(subject: Subject) -> type[RuleBasedStateMachine]:
             dropout_acts = (self.ref.training and self.config.dropout > 0
                             and self.config.num_layers > 1)
             backward = backward and not dropout_acts
+            without_grad = "inference_mode" if inference else "no_grad"
             what = (f"call({form}, seq_len={seq_len}, batch={batch}, hx={with_state}, {mode}"
-                    f"{', then backward()' if backward else ''})")
-            with torch.enable_grad() if backward else torch.no_grad():
+                    f"{', then backward()' if backward else ', ' + without_grad})")
+            with torch.enable_grad() if backward else \
+                    torch.inference_mode() if inference else torch.no_grad():
                 try:
                     got = self._guard(lambda: subject.call(self.module, case), what)
                 except NotApplicable:
@@ -257,3 +265,47 @@ def lifecycle_machine(subject: Subject) -> type[RuleBasedStateMachine]:
 
     Lifecycle.__name__ = Lifecycle.__qualname__ = "Lifecycle"
     return Lifecycle
+
+
+def tours(invariant, supported: frozenset[str]) -> list[list[tuple[str, dict]]]:
+    """The lifecycle's decisive programs, within what the implementation supports: each
+    transition that changes what a module must compute, between calls on both sides of it.
+
+    * training to eval and back on two layers where dropout acts;
+    * a backward pass and an optimizer step, then a call; new weights, then a call;
+    * ``.to(float64)`` and back, with calls between;
+    * another batch size and sequence length, and back;
+    * calls under ``no_grad`` and ``inference_mode``, then one with grad and backward().
+    """
+    dtype = "float32" if "float32" in supported else "float64"
+    layers = 2 if "multi_layer" in supported else 1
+    plain = LSTMConfig(input_size=2, hidden_size=3, num_layers=layers)
+
+    def build(config: LSTMConfig, training: bool = False) -> tuple[str, dict]:
+        return ("build", dict(config=config, dtype=dtype, seed=1, training=training))
+
+    def call(seq_len: int = 3, batch: int = 2, backward: bool = False,
+             inference: bool = False, seed: int = 2) -> tuple[str, dict]:
+        return ("call", dict(seq_len=seq_len, batch=batch, form=Form.BATCHED,
+                             with_state=False, backward=backward, seed=seed,
+                             inference=inference))
+
+    programs = []
+    if "dropout" in supported and layers == 2:
+        dropping = plain.replace(dropout=0.5)
+        programs.append([build(dropping, training=True), call(), ("set_mode", {"training": False}),
+                         call(), ("set_mode", {"training": True}), call(),
+                         ("set_mode", {"training": False}), call()])
+    if "autograd" in supported:
+        programs.append([build(plain), call(backward=True), ("optimizer_step", {"lr": 0.5}),
+                         call()])
+    programs.append([build(plain), call(), ("load_new_weights", {"seed": 3, "scale": 3.0}),
+                     call()])
+    if {"float32", "float64"} <= supported:
+        programs.append([build(plain), call(), ("to_dtype", {"dtype": "float64"}), call(),
+                         ("to_dtype", {"dtype": "float32"}), call()])
+    programs.append([build(plain), call(seq_len=3, batch=2), call(seq_len=5, batch=4, seed=3),
+                     call(seq_len=3, batch=2, seed=4)])
+    programs.append([build(plain), call(), call(inference=True, seed=3)]
+                    + ([call(backward=True, seed=4)] if "autograd" in supported else []))
+    return programs

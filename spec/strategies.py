@@ -172,6 +172,8 @@ class Draws:
     batch_first: bool | None = None
     dropout: bool | None = None
     large: bool = False
+    #: The dimensions ``large`` may push (all of ``BOUNDARY_SIZES`` unless narrowed).
+    large_dims: tuple[str, ...] = tuple(BOUNDARY_SIZES)
     layouts: tuple[Layout, ...] = tuple(Layout)
     grad_modes: tuple[GradMode, ...] = tuple(GradMode)
     frozen: tuple[Frozen, ...] = tuple(Frozen)
@@ -197,6 +199,10 @@ class Draws:
                                    f"{self.max_seq_len}, batch 1..{self.max_batch}")
         if not 1 <= self.min_layers <= self.max_layers:
             raise DeclarationError(f"empty layer range {self.min_layers}..{self.max_layers}")
+        unknown = sorted(set(self.large_dims) - set(BOUNDARY_SIZES))
+        if unknown or not self.large_dims:
+            raise DeclarationError(f"large_dims={self.large_dims!r}: unknown {unknown}; known: "
+                                   f"{sorted(BOUNDARY_SIZES)}")
 
     @classmethod
     def field_names(cls) -> list[str]:
@@ -270,7 +276,7 @@ def cases(draw, *, supported: Iterable[str] = ALL, draws: Draws = Draws()) -> Ca
     that *requires* a feature checks support first (``Invariant.missing``).
     """
     supported = frozenset(supported)
-    large = draw(st.sampled_from(list(BOUNDARY_SIZES))) if draws.large else None
+    large = draw(st.sampled_from(list(draws.large_dims))) if draws.large else None
     config = draw(configs(supported=supported, draws=draws, large=large))
     forms = [f for f in draws.forms if f == Form.BATCHED or f in supported]
     form = draw(st.sampled_from(forms))
@@ -356,3 +362,46 @@ def memory_and_autograd(draw, supported: frozenset[str], draws: Draws, form: For
     frozen = draw(_usual_first(draws.frozen, Frozen.NONE,
                                "frozen_weights" in supported and "autograd" in supported))
     return layout, grad_mode, frozen
+
+
+#: The small sizes of a boundary case's other dimensions.
+_SMALL = {"hidden_size": 4, "input_size": 3, "seq_len": 5, "batch": 3}
+
+
+def boundary_cases(supported: Iterable[str], draws: Draws) -> list[Case]:
+    """The decisive cases of ``draws`` with ``large=True``: for each dimension, its largest
+    boundary size (``BOUNDARY_SIZES``: hidden and input 129 hold a partial tile for every
+    tile size up to 128, 257 steps cross every time chunk up to 256, a batch of 65 splits
+    every way up to 64), in every input form, with everything that makes a bug there
+    visible where the implementation supports it: a bias, an initial state, weights of
+    nn.LSTM's own scale, two bidirectional layers, full precision. The others stay small.
+    """
+    supported = frozenset(supported)
+    dtypes = [d for d in ("float32", "float64") if d in draws.dtypes and d in supported]
+    if not dtypes:
+        return []
+    dtype = DTYPES[dtypes[0]]
+    layers = 2 if "multi_layer" in supported and draws.max_layers >= 2 else 1
+    bidi = "bidirectional" in supported and draws.bidirectional is not False
+    bias = draws.bias is not False or "no_bias" not in supported
+    has_state = "initial_state" in supported and draws.initial_state is not False
+    found = []
+    for dim in draws.large_dims:
+        for form in draws.forms:
+            if (form != Form.BATCHED and form not in supported) \
+                    or (form == Form.UNBATCHED and dim == "batch"):
+                continue
+            size = {**_SMALL, dim: BOUNDARY_SIZES[dim][-1]}
+            config = LSTMConfig(input_size=size["input_size"], hidden_size=size["hidden_size"],
+                                num_layers=layers, bias=bias, bidirectional=bidi)
+            L, N = size["seq_len"], 1 if form == Form.UNBATCHED else size["batch"]
+            lengths = None
+            if form == Form.PACKED:  # unsorted, from the full length down to one step
+                lengths = tuple(L if b == 0 else 1 + (b * 37) % L for b in range(N))
+            seed = len(found) + 1
+            found.append(Case(
+                config=config, dtype=dtype, weights=make_weights(config, seed, 1.0, dtype),
+                x=make_input(config, L, N, seed, 1.0, dtype),
+                hx=make_state(config, N, seed, dtype) if has_state else None, form=form,
+                lengths=lengths, training=draws.training, weight_seed=seed))
+    return found

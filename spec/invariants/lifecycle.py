@@ -9,14 +9,16 @@ passes and optimizer steps, dtype moves) and agree after every call. The machine
 from __future__ import annotations
 
 from spec.invariants.registry import state_machine
-from spec.stateful import lifecycle_machine
+from spec.stateful import lifecycle_machine, tours
 
 state_machine(
     id="lifecycle", title="One module, many calls: caches, modes and weight updates",
     statement="One module, called again and again with other sequence lengths, batch sizes "
-    "and input forms, switched between train() and eval(), given new weights by "
-    "load_state_dict or by optimizer steps after backward(), and moved to float64 and back, "
-    "answers every call as a fresh nn.LSTM with the same weights and mode would.",
+    "and input forms, with grad, under no_grad and under inference_mode, switched between "
+    "train() and eval(), given new weights by load_state_dict or by optimizer steps after "
+    "backward(), and moved to float64 and back, answers every call as a fresh nn.LSTM with "
+    "the same weights and mode would. Every run also plays each such transition once "
+    "(spec.stateful.tours).",
     expression="for every drawn sequence of operations: after each call, (o, h_n, c_n) == "
     "nn.LSTM's with the current weights and mode (in training with dropout: the dropout "
     "invariants); parameter gradients == nn.LSTM's",
@@ -24,5 +26,8 @@ state_machine(
     catches=("cached graph keeps its training mode (pytorch#173640)",
              "eval output depends on batch size after an optimizer step (pytorch#180744)",
              "weights prepacked once and never refreshed",
-             "a cache keyed on batch size or sequence length going stale"),
+             "a cache keyed on batch size or sequence length going stale",
+             "a tensor cached under inference_mode breaks the next training call "
+             "(open-mmlab/mmsegmentation#3499)"),
+    decisive=tours,
 )

@@ -42,6 +42,7 @@ from spec.errors import ImplementationError, NotApplicable, Violation, qualified
 from spec.harness import OUTPUT_DIMS, STATE_DIMS, Subject
 from spec.invariants.common import compare_all
 from spec.invariants.registry import invariant
+from spec.invariants.scale import at_largest_sizes
 from spec.invariants.side_effects import compare_gradients, loss_weights
 from spec.strategies import make_input, make_state, make_weights
 from spec.vocabulary import Form, Frozen, GradMode, Layout
@@ -168,6 +169,7 @@ def grad_modes(subject: Subject, case: Case) -> None:
     catches=("a backward kernel that drops the contribution of steps past its time window "
              "(apache/mxnet#18203 for a backward-only class)",
              "a partial last tile dropped in the backward kernel only"),
+    decisive=at_largest_sizes,
 )
 def gradients_at_scale(subject: Subject, case: Case) -> None:
     compare_gradients(subject, case, check="gradient-at-scale")

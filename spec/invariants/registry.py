@@ -41,6 +41,10 @@ class Invariant:
     #: For a stateful check: ``machine(subject) -> RuleBasedStateMachine`` class; its
     #: ``check`` is then unused and no case is drawn up front.
     machine: Callable | None = field(default=None, repr=False)
+    #: ``decisive(supported) -> [...]``: what every run checks besides what it draws, in
+    #: the regions where a class of bug lives and random draws are sparse: cases (for a
+    #: check of cases) or programs ``[(rule, kwargs), ...]`` (for a state machine).
+    decisive: Callable | None = field(default=None, repr=False)
 
     def missing(self, supported: frozenset[str]) -> frozenset[str]:
         """The required capabilities ``supported`` lacks: non-empty means not applicable."""
@@ -68,11 +72,13 @@ INVARIANTS: list[Invariant] = []
 
 def invariant(*, id: str, title: str, statement: str, expression: str,
               requires: tuple[str, ...] = (), cases: Mapping[str, object] | None = None,
-              extra: Callable | None = None, catches: tuple[str, ...] = ()):
+              extra: Callable | None = None, catches: tuple[str, ...] = (),
+              decisive: Callable | None = None):
     """Register the decorated check as an invariant, in definition order.
 
     ``cases`` restricts the drawn cases: the fields of ``spec.strategies.Draws``.
     ``requires`` names capabilities the check needs beyond those its cases imply.
+    ``decisive(supported)`` gives the cases every run checks besides the drawn ones.
     """
 
     def register(check: Callable) -> Callable:
@@ -99,6 +105,7 @@ def invariant(*, id: str, title: str, statement: str, expression: str,
             id=id, title=title, statement=statement, expression=expression, check=check,
             requires=frozenset(requires) | draws.implied_requirements(), draws=draws,
             extra=extra, catches=catches, chapter=check.__module__.rsplit(".", 1)[-1],
+            decisive=decisive,
         ))
         return check
 
@@ -107,9 +114,10 @@ def invariant(*, id: str, title: str, statement: str, expression: str,
 
 def state_machine(*, id: str, title: str, statement: str, expression: str,
                   machine: Callable, requires: tuple[str, ...] = (),
-                  catches: tuple[str, ...] = ()) -> None:
+                  catches: tuple[str, ...] = (), decisive: Callable | None = None) -> None:
     """Register a stateful check: ``machine(subject)`` gives the state machine class that
-    hypothesis runs for one implementation. It is reported like any invariant."""
+    hypothesis runs for one implementation. It is reported like any invariant.
+    ``decisive(supported)`` gives the programs every run plays besides the drawn ones."""
     def unused(subject, case) -> None:
         raise TypeError(f"{id} is a state machine; run it with its machine")
 
@@ -118,7 +126,8 @@ def state_machine(*, id: str, title: str, statement: str, expression: str,
     unused.__name__ = machine.__name__
     invariant(id=id, title=title, statement=statement, expression=expression,
               requires=requires, catches=catches)(unused)
-    INVARIANTS.append(dataclasses.replace(INVARIANTS.pop(), machine=machine))
+    INVARIANTS.append(dataclasses.replace(INVARIANTS.pop(), machine=machine,
+                                          decisive=decisive))
 
 
 def by_id(invariant_id: str) -> Invariant:

@@ -6,7 +6,9 @@ features, a time-chunk boundary, a batch split. Every other chapter draws tiny s
 that counterexamples stay small; this one pushes one dimension at a time just past a
 block boundary (``spec.strategies.BOUNDARY_SIZES``) and asks for the oracle's answer
 there. Shrinking walks the large dimension down the list, so a failure reads as "fails
-from hidden_size 33".
+from hidden_size 33". Random draws reach the largest sizes with a bias, an initial state
+and every form only now and then, so every run (at the default profile and above) also
+checks those decisive cases explicitly (``at_largest_sizes``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,14 @@ from spec.case import Case
 from spec.harness import Subject
 from spec.invariants.common import accuracy, compare_all, oracle
 from spec.invariants.registry import invariant
+from spec.strategies import boundary_cases
+
+
+def at_largest_sizes(inv, supported: frozenset[str]) -> list[Case]:
+    """The decisive cases of a check past block sizes: each dimension at its largest
+    boundary size, in every form, with a bias, an initial state and two bidirectional
+    layers where supported (``spec.strategies.boundary_cases``)."""
+    return boundary_cases(supported, inv.draws)
 
 
 @invariant(
@@ -32,6 +42,7 @@ from spec.invariants.registry import invariant
              "wrong only when input_size > hidden_size (allenai/allennlp#356)",
              "a partial last tile of hidden units or input features dropped",
              "state not carried across a time-chunk boundary"),
+    decisive=at_largest_sizes,
 )
 def block_boundaries(subject: Subject, case: Case) -> None:
     compare_all(subject.run(case).triple, oracle(case), case,
