@@ -52,7 +52,9 @@ def test_a_loud_and_a_quiet_bug_are_both_reported():
     assert "when proj_size > 0" in loud_cause["headline"]
     assert set(loud_cause["checks"]) == {"matches-oracle", "output-shapes",
                                          "packed-per-sequence"}
-    assert any(c["kind"] == "packed-per-sequence" for c in entry["root_causes"][1:])
+    # the quiet one is a root cause of its own (with any other check the same bug fails)
+    quiet_cause = next(c for c in entry["root_causes"][1:] if "packed-per-sequence" in c["checks"])
+    assert quiet_cause["status"] == "failed"
 
 
 def test_two_conditions_are_named_and_the_rest_passes():
@@ -193,3 +195,13 @@ def test_a_failure_confined_to_float64_keeps_level_core():
     unknown = _entry({"matches-oracle": _failed("f64", ["float64"], rest=None)})
     basic = _entry({"matches-oracle": _failed("x", ["initial_state"])})
     assert unknown["level"] is None and basic["level"] is None
+
+
+def test_cannot_run_is_said_of_several_checks_never_of_one():
+    """A reproduce run of one check that fails everywhere says that check fails, not that
+    the implementation cannot run its simplest case."""
+    one = _entry({"matches-oracle": _failed("boom", [])})
+    assert one["headline"] is None
+    three = _entry({i: _failed("boom", [], kind="k") for i in
+                    ("matches-oracle", "bounds", "zero-weights")})
+    assert three["headline"].startswith("Cannot run its simplest case: all 3 checks that ran")
