@@ -83,8 +83,12 @@ class _Attempt:
         return self.found[0].failure if self.found else None
 
 
+#: Hears each case before it runs, with its extra draw (the crash watch notes both).
+OnCase = Callable[[dict, object], None]
+
+
 def _attempt(subject: Subject, invariant: Invariant, settings: Settings, seed: int | None,
-             digest: str, on_case: Callable[[dict], None] | None) -> _Attempt:
+             digest: str, on_case: OnCase | None) -> _Attempt:
     caps = supported(subject.unsupported)
     if invariant.missing(caps):
         return _Attempt(Status.NOT_APPLICABLE)
@@ -95,7 +99,7 @@ def _attempt(subject: Subject, invariant: Invariant, settings: Settings, seed: i
         case, extra = drawn if isinstance(drawn, tuple) else (drawn, None)
         last["case"], last["extra"] = case, extra
         if on_case is not None:
-            on_case(case.describe())
+            on_case(case.describe(), extra)
         ratios: list[float] = []
         try:
             with observing_ratios(ratios.append):
@@ -202,7 +206,8 @@ def describe_condition(features: frozenset[str]) -> str:
     return "when " + " and ".join(FEATURES[f] for f in sorted(features))
 
 
-def _passes_in_another_dtype(subject: Subject, invariant: Invariant, failing_case) -> bool:
+def _passes_in_another_dtype(subject: Subject, invariant: Invariant, failing_case,
+                             on_case: OnCase | None = None) -> bool:
     """Whether the shrunk case, made again in the other full-precision dtype (float64 for
     float32, else float32), passes: then its dtype is part of what triggers the failure.
     A deterministic replay, since leaving a dtype out of a search only moves it to other
@@ -214,9 +219,11 @@ def _passes_in_another_dtype(subject: Subject, invariant: Invariant, failing_cas
     other = "float64" if case.dtype == DTYPES["float32"] else "float32"
     if other not in supported(subject.unsupported):
         return False
+    replay = in_dtype(case, DTYPES[other])
+    if on_case is not None:
+        on_case(replay.describe(), extra)
     try:
-        invariant.check(subject, in_dtype(case, DTYPES[other]),
-                        *(() if extra is None else (extra,)))
+        invariant.check(subject, replay, *(() if extra is None else (extra,)))
     except Exception:
         return False
     return True
@@ -224,7 +231,7 @@ def _passes_in_another_dtype(subject: Subject, invariant: Invariant, failing_cas
 
 def _condition(subject: Subject, invariant: Invariant, settings: Settings, seed: int | None,
                digest: str, failing: frozenset[str], kind: str,
-               failing_case) -> frozenset[str]:
+               failing_case, on_case: OnCase | None = None) -> frozenset[str]:
     """The features of a failing case without which this failure (its ``kind``) goes away:
     the check passes, or fails only in another way (another bug). Together they are what
     triggers the failure. Each non-dtype feature is left out in turn for a fresh search;
@@ -232,11 +239,13 @@ def _condition(subject: Subject, invariant: Invariant, settings: Settings, seed:
     probe = _without_shrinking(settings)
     needed = set()
     dtypes = {"float32", "float64", "float16", "bfloat16"}
-    if failing_case is not None and _passes_in_another_dtype(subject, invariant, failing_case):
+    if failing_case is not None and _passes_in_another_dtype(subject, invariant, failing_case,
+                                                             on_case):
         needed |= failing & dtypes - invariant.requires
     for feature in sorted(failing - invariant.requires - dtypes):
         narrower = subject.restricted(frozenset({feature}))
-        attempt = _attempt(narrower, invariant, probe, seed, f"{digest}:without:{feature}", None)
+        attempt = _attempt(narrower, invariant, probe, seed, f"{digest}:without:{feature}",
+                           on_case)
         gone = (attempt.status == Status.PASSED and attempt.examples) or (
             attempt.found and all(f.failure.kind != kind for f in attempt.found))
         if gone:
@@ -247,13 +256,15 @@ def _condition(subject: Subject, invariant: Invariant, settings: Settings, seed:
 def run_check(subject: Subject, invariant: Invariant, settings: Settings,
               seed: int | None = None, *, explore: bool = True,
               declared_tolerance: dict | None = None,
-              on_case: Callable[[dict], None] | None = None) -> Outcome:
+              on_case: OnCase | None = None,
+              on_found: Callable[[dict], None] | None = None) -> Outcome:
     """Check ``invariant`` on ``subject`` under ``settings``; never raises for a verdict.
 
     With ``explore``, a failure is followed by the search for its condition and for
     further distinct failures (see the module docstring); ``declared_tolerance`` is the
     implementation's own (``spec.tolerance.declared_tolerance``); ``on_case`` hears each
-    case before it runs (the crash watch notes it).
+    case before it runs, and ``on_found`` each distinct failure once found (the crash watch
+    notes both, so that a crash names its case and keeps what was found before it).
     """
     start = time.perf_counter()
     missing = invariant.missing(supported(subject.unsupported))
@@ -279,11 +290,14 @@ def run_check(subject: Subject, invariant: Invariant, settings: Settings,
             new = [f for f in attempt.found if f.failure.kind not in known]
             for found in new[:MAX_FAILURES - len(outcome.failures)]:
                 outcome.failures.append(found.failure)
+                if on_found is not None:
+                    on_found(found.failure.as_dict())
                 if not explore:
                     continue
                 trigger = _condition(subject.restricted(excluded), invariant, settings, seed,
                                      digest, found.features, found.failure.kind,
-                                     None if found.case is None else (found.case, found.extra))
+                                     None if found.case is None else (found.case, found.extra),
+                                     on_case)
                 found.failure.condition = {"features": sorted(trigger),
                                            "text": describe_condition(trigger)}
                 triggers |= trigger
@@ -310,7 +324,7 @@ def run_check(subject: Subject, invariant: Invariant, settings: Settings,
             outcome.counterexample = first.counterexample
             outcome.hypothesis_reproduce = first.hypothesis_reproduce
             outcome.core_status = _core_status(subject, invariant, settings, seed, digest,
-                                               outcome, excluded)
+                                               outcome, excluded, on_case)
     outcome.warnings = sorted({f"{w.category.__name__}: {w.message}" for w in heard})
     outcome.failures = [f.as_dict() for f in outcome.failures]
     outcome.not_applicable_examples = sum(counted.values())
@@ -338,11 +352,11 @@ def not_applicable_reason(subject: Subject, missing: frozenset[str]) -> str:
 
 def _core_status(subject: Subject, invariant: Invariant, settings: Settings,
                  seed: int | None, digest: str, outcome: Outcome,
-                 excluded: frozenset[str]) -> Status:
+                 excluded: frozenset[str], on_case: OnCase | None = None) -> Status:
     """The check's status on core cases: known already when the rest passed without
     features beyond core, else checked (without shrinking: only the status is needed)."""
     if outcome.rest_status in (Status.PASSED, Status.NOT_APPLICABLE) and excluded <= BEYOND_CORE:
         return Status.PASSED
     core = subject.restricted(BEYOND_CORE)
     return _attempt(core, invariant, _without_shrinking(settings), seed, f"{digest}:core",
-                    None).status
+                    on_case).status

@@ -75,6 +75,8 @@ def script_for(impl: str, invariant_id: str, failure: dict, path: str) -> str | 
     config = ", ".join(f"{k}={case[k]!r}" for k in config_fields)
     lengths = case.get("lengths")
     extra = counterexample.get("extra")
+    if extra is None and _needs_extra(invariant_id):
+        return None  # a script without the check's extra draw would only raise TypeError
     if isinstance(extra, list):
         extra = tuple(extra)
     message = str(failure.get("message") or "").strip().splitlines()[0][:500]
@@ -87,6 +89,16 @@ def script_for(impl: str, invariant_id: str, failure: dict, path: str) -> str | 
         form=case["form"], lengths=None if lengths is None else tuple(lengths),
         enforce_sorted=bool(case.get("enforce_sorted")), training=bool(case.get("training")),
         extra="" if extra is None else f", {extra!r}")
+
+
+def _needs_extra(invariant_id: str) -> bool:
+    """Whether the invariant's check takes an extra draw (a split point, a permutation)."""
+    from spec.invariants import by_id
+
+    try:
+        return by_id(invariant_id).extra is not None
+    except KeyError:
+        return False
 
 
 def write_scripts(report_dir: Path, document: dict) -> None:

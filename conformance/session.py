@@ -11,6 +11,8 @@ controller alone writes the report.
 
 from __future__ import annotations
 
+import json
+import os
 import random
 import shlex
 import sys
@@ -23,6 +25,10 @@ from conformance.selection import Loaded, Selection, SelectionError
 
 OUTCOME_KEY = "lstm_conformance_outcome"
 WORKER_KEY = "lstm_conformance"  # in xdist's workerinput: the controller's seed and crash dir
+#: The attribute an implementation (its class, or its backend object) sets to declare the
+#: time limit, in seconds, that each of its checks needs: a slow implementation's own
+#: ``--timeout``. An explicit ``--timeout`` on the command line wins over it.
+TIMEOUT_ATTRIBUTE = "lstm_conformance_timeout"
 
 
 def pair(nodeid: str) -> tuple[str | None, str | None]:
@@ -54,9 +60,12 @@ class ConformanceRun:
             self.seed = worker["seed"]
             self.crash_watch = CrashWatch(Path(worker["crash_dir"]),
                                           config.workerinput["workerid"])
+            self.timeout_given = worker.get("timeout_given", False)
         else:
             self.seed = run_seed(profile, config.getoption("hypothesis_seed", None))
             self.crash_watch = CrashWatch()
+            self.timeout_given = timeout_given(config)
+        self._blocked: dict[str, str | None] = {}
         self.collector = None
         self.document: dict | None = None
         self.report_error: str | None = None
@@ -80,7 +89,19 @@ class ConformanceRun:
             self.collector.implementation(name, load_error=one.load_error, **one.info)
 
     def worker_input(self) -> dict:
-        return {"seed": self.seed, "crash_dir": str(self.crash_watch.directory)}
+        return {"seed": self.seed, "crash_dir": str(self.crash_watch.directory),
+                "timeout_given": self.timeout_given}
+
+    def timeout_for(self, impl: str) -> float | None:
+        """The time limit of ``impl``'s checks: ``--timeout`` if given on the command line,
+        else the implementation's declared ``lstm_conformance_timeout``, else the run's
+        default (pytest-timeout's ``--timeout``; None without pytest-timeout)."""
+        run_limit = self.config.getoption("timeout", None)
+        if self.timeout_given:
+            return run_limit
+        loaded = self.selection.load(impl)
+        declared = None if loaded.subject is None else declared_timeout(loaded.subject.factory)
+        return run_limit if declared is None else declared
 
     # -- collection and running -----------------------------------------------------------
     def pairs(self) -> list[tuple[str, str]]:
@@ -95,21 +116,26 @@ class ConformanceRun:
                 for inv in INVARIANTS]
 
     def check(self, impl: str, invariant_id: str) -> dict:
-        from conformance.outcome import Outcome
         from conformance.profiles import profile_settings
         from conformance.runner import run_check
         from spec.invariants import by_id
         from spec.vocabulary import Status
 
         loaded = self.selection.load(impl)
-        hung = self.crash_watch.hung(impl)
-        if hung:
-            outcome = Outcome(Status.ERROR, message=f"not run: {hung}")
-        else:
+        on_case = self.crash_watch.case if self.is_worker else None
+        blocked = self.blocked(impl, on_case)
+        if blocked is None:
             outcome = run_check(loaded.subject, by_id(invariant_id),
                                 profile_settings(self.profile), self.seed,
-                                declared_tolerance=loaded.tolerance,
-                                on_case=self.crash_watch.case if self.is_worker else None)
+                                declared_tolerance=loaded.tolerance, on_case=on_case,
+                                on_found=self.crash_watch.found if self.is_worker else None)
+        else:  # its simplest case once, no search: the rest is blocked by that cause
+            outcome = run_check(loaded.subject, by_id(invariant_id), simplest_settings(),
+                                None, explore=False, declared_tolerance=loaded.tolerance,
+                                on_case=on_case)
+            note = (f"{impl} cannot run its simplest case ({blocked}), so this check ran "
+                    "only its simplest case, once; the rest of the profile was not run")
+            outcome.message = f"{outcome.message} [{note}]" if outcome.message else note
         apply_known_failure(outcome, loaded, invariant_id)
         result = outcome.as_dict()
         if Status(result["status"]).is_bad or result["status"] == Status.KNOWN_FAILURE:
@@ -118,6 +144,21 @@ class ConformanceRun:
                 failure["reproduce"] = self.reproduce(impl, invariant_id, failure["excluded"])
         result["impl"] = loaded.info
         return result
+
+    def blocked(self, impl: str, on_case=None) -> str | None:
+        """Why ``impl`` cannot run at all (its simplest case, called plainly, raised), or
+        None when it can. Probed once per run: the first worker to ask writes the answer
+        beside the crash logs, for every later worker."""
+        if impl in self._blocked:
+            return self._blocked[impl]
+        marker = self.crash_watch.directory / f"probed-{impl}.json"
+        if marker.exists():
+            why = json.loads(marker.read_text())["blocked"]
+        else:
+            why = probe_simplest(self.selection.load(impl).subject, on_case)
+            marker.write_text(json.dumps({"blocked": why}))
+        self._blocked[impl] = why
+        return why
 
     def reproduce(self, impl: str, invariant_id: str, excluded: list[str] = ()) -> str:
         """A command that re-runs one check as this run did, from the directory the run
@@ -134,9 +175,25 @@ class ConformanceRun:
                 f"--lstm-report-dir {shlex.quote(str(report))}")
 
     # -- pytest hooks ---------------------------------------------------------------------
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        """Each check's time limit: an implementation's declared one becomes a
+        ``timeout`` mark on its checks (pytest-timeout reads it)."""
+        if not self.config.pluginmanager.hasplugin("timeout"):
+            return
+        run_limit = self.config.getoption("timeout", None)
+        for item in items:
+            impl, _ = pair(item.nodeid)
+            if impl is None:
+                continue
+            limit = self.timeout_for(impl)
+            if limit != run_limit and limit is not None:
+                item.add_marker(pytest.mark.timeout(limit))
+
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         if self.is_worker:
-            self.crash_watch.started(item.nodeid)
+            impl, _ = pair(item.nodeid)
+            self.crash_watch.started(item.nodeid, None if impl is None
+                                     else self.timeout_for(impl))
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         impl, invariant_id = pair(report.nodeid)
@@ -155,38 +212,56 @@ class ConformanceRun:
             self.collector.record(impl, invariant_id, outcome)
 
     def _unfinished(self, report: pytest.TestReport, impl: str, invariant_id: str) -> dict:
-        """The outcome of a test that never finished: timed out, or its process crashed."""
+        """The outcome of a test that never finished: timed out, or its process crashed.
+        Only this check is lost: xdist replaces the worker and the others run."""
         from conformance.outcome import Failure, Outcome
         from spec.vocabulary import Status
 
-        timeout = self.config.getoption("timeout", None)
+        limit = self.timeout_for(impl)
         text = str(report.longrepr) if report.longrepr else ""
         timed_out = "Timeout" in text and "pytest-timeout" in text  # the signal method
-        fatal, case = "", None
         worker = getattr(getattr(report, "node", None), "gateway", None)
         crashed = report.when == "???" and worker is not None  # xdist: the worker died
-        if crashed:
-            fatal, ran, case = self.crash_watch.last_words(worker.id)
-            timed_out = not fatal and bool(timeout) and ran is not None and ran >= float(timeout)
+        words = self.crash_watch.last_words(worker.id) if crashed else None
+        ran = words.ran if words is not None else None
+        if words is not None:
+            limit = words.timeout if words.timeout is not None else limit
+            status = exit_status(worker)
+            timed_out = (not words.fatal and status in (1, None) and bool(limit)
+                         and ran is not None and ran >= float(limit))
+        case = words.case if words is not None else None
         if timed_out:
-            self.crash_watch.mark_hung(impl, invariant_id)
-            message, kind = (f"timed out after {timeout} s (pytest-timeout; raise the limit "
-                             "with --timeout)"), "error:timeout"
+            took = f"; it ran {ran:.0f} s" if ran is not None else ""
+            message = (f"timed out after {limit:g} s (pytest-timeout{took}); the run went on "
+                       "in a new worker. A slow implementation can declare the time each "
+                       f"check needs ({TIMEOUT_ATTRIBUTE} = SECONDS on its class or backend), "
+                       "or the run can raise the limit with --timeout SECONDS")
+            kind = "error:timeout"
         elif crashed:
-            message = (f"the process crashed while running this check "
-                       f"({fatal or 'it exited without a fatal signal'}); "
-                       "the run went on in a new worker")
+            message = (f"the process crashed while running this check (it "
+                       f"{how_it_died(words, exit_status(worker))}); the run went on in a "
+                       "new worker")
             kind = "error:crash"
         else:
             message, kind = short(text) or "ended without an outcome", "error:unfinished"
         if case is not None:
             message += f" (while running {describe_case(case)})"
         reproduce = self.reproduce(impl, invariant_id)
-        failure = Failure(Status.ERROR, message, {"case": case} if case else None, kind=kind,
-                          reproduce=reproduce)
-        return {**Outcome(Status.ERROR, duration_s=round(report.duration, 4),
-                          counterexample=failure.counterexample, message=message,
-                          reproduce=reproduce, failures=[failure.as_dict()]).as_dict(),
+        counterexample = None
+        if case is not None:
+            counterexample = {"case": case}
+            if words.extra is not None:
+                counterexample["extra"] = words.extra
+        failure = Failure(Status.ERROR, message, counterexample, kind=kind,
+                          reproduce=reproduce).as_dict()
+        found = [] if words is None else [f for f in words.found if f.get("kind") != kind]
+        for earlier in found:
+            earlier["reproduce"] = self.reproduce(impl, invariant_id, earlier.get("excluded", ()))
+        examples = max(words.cases - 1, 0) if words is not None else 0
+        return {**Outcome(Status.ERROR, examples=examples,
+                          duration_s=round(ran if ran is not None else report.duration, 4),
+                          counterexample=counterexample, message=message,
+                          reproduce=reproduce, failures=[failure, *found]).as_dict(),
                 "impl": {}}
 
     def finish(self, session: pytest.Session) -> None:
@@ -271,6 +346,76 @@ def apply_known_failure(outcome, loaded: Loaded, invariant_id: str) -> None:
         outcome.message = f"declared a known failure ({reason}), but it passed"
 
 
+def timeout_given(config: pytest.Config) -> bool:
+    """Whether the user gave ``--timeout`` (on the command line, in PYTEST_ADDOPTS or in
+    addopts), rather than the plugin's default."""
+    from conformance.plugin import _given
+
+    args = list(config.invocation_params.args)
+    args += shlex.split(os.environ.get("PYTEST_ADDOPTS", ""))
+    try:
+        args += list(config.getini("addopts"))
+    except ValueError:
+        pass
+    return _given(args, "--timeout")
+
+
+def declared_timeout(factory) -> float | None:
+    """The implementation's ``lstm_conformance_timeout`` (on its class, or on the backend
+    object behind it), in seconds; None when it declares none or a value that is not a
+    positive number."""
+    for target in (factory, getattr(factory, "backend", None)):
+        value = getattr(target, TIMEOUT_ATTRIBUTE, None)
+        if value is None:
+            continue
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            return None
+        return seconds if seconds > 0 else None
+    return None
+
+
+def exit_status(gateway) -> int | None:
+    """A dead xdist worker's exit status (negative: the signal that killed it), or None
+    where execnet does not say."""
+    popen = getattr(getattr(gateway, "_io", None), "popen", None)
+    if popen is None:
+        return None
+    try:
+        return popen.wait(timeout=10)
+    except Exception:
+        return None
+
+
+def how_it_died(words, status: int | None) -> str:
+    """``was killed by signal SIGSEGV (Fatal Python error: Segmentation fault)``, ``exited
+    with status 3``, and what may have hidden a signal's report."""
+    import signal
+
+    if status is not None and status < 0:
+        try:
+            name = signal.Signals(-status).name
+        except ValueError:
+            name = str(-status)
+        if words is not None and words.fatal:
+            return f"was killed by signal {name} ({words.fatal})"
+        return (f"was killed by signal {name}, without faulthandler's report: something, "
+                "likely the framework's own signal handler, had replaced faulthandler's "
+                "handler (look for its own report in the run's output)")
+    if words is not None and words.fatal:
+        return f"was killed by a fatal signal ({words.fatal})"
+    died = f"exited with status {status}" if status is not None else "ended"
+    died += " without a fatal-signal report"
+    if words is not None and words.replaced:
+        died += (f" (during this check something, likely the framework's own signal handler, "
+                 f"replaced the handler of {', '.join(words.replaced)}: a fatal signal it "
+                 "caught may have been turned into this exit, and its report lost)")
+    elif status is not None:
+        died += " (an exit() or os._exit() in the implementation or its native code)"
+    return died
+
+
 def describe_case(case: dict) -> str:
     """``bias=False, num_layers=2, float64, packed`` : the parts of a case worth reading."""
     defaults = {"num_layers": 1, "bias": True, "batch_first": False, "dropout": 0.0,
@@ -279,6 +424,45 @@ def describe_case(case: dict) -> str:
     parts += [str(case.get("dtype")), str(case.get("form"))]
     parts += [f"seq_len={case.get('seq_len')}", f"batch={case.get('batch')}"]
     return ", ".join(p for p in parts if p and p != "None")
+
+
+def simplest_settings():
+    """One example, the simplest the strategy makes (hypothesis tries it first), no
+    replayed failures and no shrinking: for an implementation that cannot run at all."""
+    from hypothesis import Phase, settings
+
+    from conformance.profiles import profile_settings
+
+    return settings(profile_settings("quick"), max_examples=1, database=None,
+                    phases=(Phase.explicit, Phase.generate))
+
+
+def probe_simplest(subject, on_case=None) -> str | None:
+    """Call ``subject`` plainly on the simplest case it supports: None when the call works
+    (whatever its answer), else the error it raised, in one line."""
+    from hypothesis import HealthCheck, find, settings
+
+    from spec.capabilities import supported
+    from spec.errors import ImplementationError, NotApplicable
+    from spec.strategies import cases
+
+    try:
+        case = find(cases(supported=supported(subject.unsupported)), lambda _: True,
+                    settings=settings(database=None, max_examples=10,
+                                      suppress_health_check=list(HealthCheck)))
+    except Exception:
+        return None  # nothing to probe with: the checks will tell
+    if on_case is not None:
+        on_case(case.describe(), None)
+    try:
+        subject.run(case)
+    except NotApplicable:
+        return None
+    except ImplementationError as exc:
+        return str(exc).splitlines()[0][:500]
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+    return None
 
 
 def run_seed(profile: str, given) -> int | None:

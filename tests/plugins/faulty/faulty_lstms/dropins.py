@@ -87,3 +87,66 @@ class DeclaresGaps(nn.LSTM):
     """Correct (it is nn.LSTM), but declares two capabilities unsupported."""
 
     lstm_conformance_unsupported = frozenset({"packed", "proj_size"})
+
+
+class SegfaultsInForward(nn.LSTM):
+    """A native crash: reads address 0 (SIGSEGV) on every call."""
+
+    def forward(self, input, hx=None):
+        import ctypes
+
+        ctypes.string_at(0)
+
+
+class ExitsInForward(nn.LSTM):
+    """Native code that calls exit(3) instead of raising: the process ends, no signal."""
+
+    def forward(self, input, hx=None):
+        os._exit(3)
+
+
+class SegfaultsUnderItsOwnHandler(nn.LSTM):
+    """A framework that installs its own SIGSEGV handler (as Paddle does) in place of
+    faulthandler's, then segfaults: the process dies of the signal, but faulthandler's
+    report never comes. (Here the handler is the default action.)"""
+
+    def forward(self, input, hx=None):
+        import ctypes
+        import signal
+
+        signal.signal(signal.SIGSEGV, signal.SIG_DFL)
+        ctypes.string_at(0)
+
+
+_CALLED_IN_THIS_PROCESS = False
+
+
+class AbortsOnFirstCallOfAProcess(nn.LSTM):
+    """Correct, but the first call in each process aborts it (a lazy native initialisation
+    that crashes): every check of it crashes in its fresh worker."""
+
+    def forward(self, input, hx=None):
+        global _CALLED_IN_THIS_PROCESS
+        if not _CALLED_IN_THIS_PROCESS:
+            _CALLED_IN_THIS_PROCESS = True
+            os.abort()
+        return super().forward(input, hx)
+
+
+class HangsWithADeclaredLimit(nn.LSTM):
+    """Hangs in every call; declares that each of its checks needs at most 4 s."""
+
+    lstm_conformance_timeout = 4
+
+    def forward(self, input, hx=None):
+        time.sleep(3600)
+
+
+class HangsWhenBidirectional(nn.LSTM):
+    """Correct, but hangs on every bidirectional call: the timeout costs the checks whose
+    cases reach bidirectional, never the others."""
+
+    def forward(self, input, hx=None):
+        if self.bidirectional:
+            time.sleep(3600)
+        return super().forward(input, hx)

@@ -1,0 +1,187 @@
+"""Faults real frameworks throw, one each (``faulty-lstms``, ``tests/plugins/faulty``), and
+what the report must show for each: a fault costs the check it happened in, never the
+implementation's other checks; a crash names the case that was running, and how the
+process died; an implementation that cannot run at all is said so at once.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+from torch import nn
+
+from conformance.profiles import profile_settings
+from conformance.runner import run_check
+from spec.harness import Subject
+from spec.invariants import INVARIANTS, by_id
+
+#: implementation -> (status, words its output-shapes message must hold)
+MATRIX = {
+    "faulty-raise": ("error", ["RuntimeError: faulty-raise: the fused kernel exploded",
+                               "cannot run its simplest case"]),
+    "faulty-hang": ("error", ["timed out after 6 s", "lstm_conformance_timeout",
+                              "--timeout", "while running float32"]),
+    # it declares 4 s, but a --timeout given on the command line wins
+    "faulty-hang-declared": ("error", ["timed out after 6 s"]),
+    "faulty-segfault": ("error", ["killed by signal SIGSEGV",
+                                  "Fatal Python error: Segmentation fault"]),
+    "faulty-abort": ("error", ["killed by signal SIGABRT", "Fatal Python error: Aborted"]),
+    "faulty-exit": ("error", ["exited with status 3", "without a fatal-signal report"]),
+    "faulty-own-handler": ("error", ["killed by signal SIGSEGV",
+                                     "without faulthandler's report", "own signal handler"]),
+    "faulty-first-call": ("error", ["killed by signal SIGABRT"]),
+}
+
+
+@pytest.fixture(scope="module")
+def matrix_run(conformance_run):
+    impls = [arg for name in (*MATRIX, "faulty-hang-bidirectional")
+             for arg in ("--lstm-impl", name)]
+    return conformance_run(*impls, "--lstm-profile", "ci", "--timeout", "6", "-k",
+                           "output-shapes or faulty-hang-bidirectional:state-continuation",
+                           timeout=400)
+
+
+@pytest.mark.parametrize("name", sorted(MATRIX))
+def test_each_fault_is_reported_as_what_it_was(matrix_run, name):
+    status, words = MATRIX[name]
+    result = matrix_run.impl(name)["results"]["output-shapes"]
+    assert result["status"] == status, result["message"]
+    for word in words:
+        assert word in result["message"], (word, result["message"])
+    assert f"--lstm-impl {name}" in result["reproduce"]
+
+
+@pytest.mark.parametrize("name", [n for n in MATRIX if n != "faulty-raise"])
+def test_a_dead_or_hung_check_keeps_the_case_it_was_running(matrix_run, name):
+    """The first call of a check is its simplest case: that is the case a fault on every
+    call (or on the first call of a process) must name."""
+    result = matrix_run.impl(name)["results"]["output-shapes"]
+    case = result["counterexample"]["case"]
+    assert case["num_layers"] == 1 and case["bidirectional"] is False, case
+    assert result["failures"][0]["counterexample"]["case"] == case
+
+
+def test_a_timeout_costs_one_check_and_the_others_run(matrix_run):
+    """``faulty-hang-bidirectional`` hangs on bidirectional calls only: output-shapes (which
+    draws them) times out, state-continuation (which never does) runs after it and passes."""
+    results = matrix_run.impl("faulty-hang-bidirectional")["results"]
+    assert results["output-shapes"]["status"] == "error"
+    assert "timed out after 6 s" in results["output-shapes"]["message"]
+    assert results["output-shapes"]["counterexample"]["case"]["bidirectional"] is True
+    assert results["state-continuation"]["status"] == "passed", \
+        results["state-continuation"]["message"]
+    assert results["state-continuation"]["examples"] > 1
+    assert "timed out earlier" not in matrix_run.output
+
+
+def test_a_declared_time_limit_is_the_checks_limit(conformance_run):
+    run = conformance_run("--lstm-impl", "faulty-hang-declared", "--lstm-profile", "quick",
+                          "-k", "output-shapes", timeout=120)
+    result = run.impl("faulty-hang-declared")["results"]["output-shapes"]
+    assert result["status"] == "error"
+    assert "timed out after 4 s" in result["message"], result["message"]
+
+
+def test_an_implementation_that_cannot_run_is_said_so_at_once(conformance_run):
+    """Every check of ``faulty-raise`` runs its simplest case once, at the default profile,
+    and says why the rest was not run; the whole catalogue takes seconds."""
+    run = conformance_run("--lstm-impl", "faulty-raise", "--lstm-profile", "default",
+                          timeout=300)
+    results = run.impl("faulty-raise")["results"]
+    assert len(results) == len(INVARIANTS)
+    for invariant, result in results.items():
+        assert result["examples"] <= 1, (invariant, result)
+        if result["status"] != "not_applicable":
+            assert "cannot run its simplest case" in result["message"], (invariant, result)
+    assert sum(r["duration_s"] for r in results.values()) < 60
+
+
+def test_every_crash_script_reproduces_its_crash(conformance_run, site_command):
+    """``faulty-abort-no-bias`` aborts on every bias=False call. Each crash's standalone
+    script rebuilds the crashing case, the extra draw of causality and batch-permutation
+    included, and dies of the same signal."""
+    checks = ("matches-oracle", "causality", "batch-permutation")
+    run = conformance_run("--lstm-impl", "faulty-abort-no-bias", "--lstm-profile", "ci",
+                          "-k", " or ".join(checks), timeout=300)
+    results = run.impl("faulty-abort-no-bias")["results"]
+    scripts = []
+    for invariant in checks:
+        result = results[invariant]
+        assert result["status"] == "error", (invariant, result["message"])
+        assert "killed by signal SIGABRT" in result["message"]
+        assert result["counterexample"]["case"]["bias"] is False
+        if by_id(invariant).extra is not None:
+            assert result["counterexample"]["extra"] is not None, invariant
+        scripts.append(run.workdir / "report" / result["failures"][0]["script"])
+    for script in scripts:
+        code, output = site_command(sys.executable, str(script))
+        assert code == -6, (script.name, code, output[-2000:])  # SIGABRT, no TypeError
+        assert "TypeError" not in output
+
+
+class _Recording(nn.LSTM):
+    """nn.LSTM, wrong (c_n shifted) when bidirectional; notes each call's configuration."""
+
+    log: list = []
+
+    def forward(self, input, hx=None):
+        self.log.append(("call", (self.hidden_size, self.num_layers, self.bidirectional,
+                                  self.bias, self.proj_size)))
+        output, (h_n, c_n) = super().forward(input, hx)
+        return output, (h_n, c_n + 1e-2 if self.bidirectional else c_n)
+
+
+def test_every_case_is_noted_before_it_runs_condition_search_included():
+    """The crash watch hears every case before the implementation is called on it: those of
+    the search for the failure's condition and of the core re-check too."""
+    log = _Recording.log
+    log.clear()
+    found = []
+
+    def noted(case: dict, extra) -> None:
+        log.append(("case", (case["hidden_size"], case["num_layers"], case["bidirectional"],
+                             case["bias"], case["proj_size"])))
+
+    outcome = run_check(Subject("recording", _Recording), by_id("matches-oracle"),
+                        profile_settings("ci"), None, on_case=noted, on_found=found.append)
+    assert outcome.status == "failed"
+    assert outcome.failures[0]["condition"]["features"] == ["bidirectional"]
+    assert [f["kind"] for f in found] == [outcome.failures[0]["kind"]]
+    last = None
+    for what, config in log:
+        if what == "case":
+            last = config
+        else:
+            assert config == last, (config, last)
+    # cases without bidirectional after the failure: the condition search was noted too
+    first_bad = next(i for i, (w, c) in enumerate(log) if w == "case" and c[2])
+    assert any(w == "case" and not c[2] for w, c in log[first_bad:])
+
+
+def test_crash_message_tells_a_signal_from_an_exit():
+    from conformance.crashwatch import LastWords
+    from conformance.session import how_it_died
+
+    assert how_it_died(LastWords(fatal="Fatal Python error: Aborted"), -6) == \
+        "was killed by signal SIGABRT (Fatal Python error: Aborted)"
+    assert "exited with status 3" in how_it_died(LastWords(), 3)
+    replaced = how_it_died(LastWords(replaced=["SIGSEGV"]), 1)
+    assert "replaced the handler of SIGSEGV" in replaced
+    assert "may have been turned into this exit" in replaced
+
+
+def test_a_script_is_not_written_without_the_checks_extra_draw():
+    from conformance.scripts import script_for
+
+    case = {"input_size": 1, "hidden_size": 1, "num_layers": 1, "bias": True,
+            "batch_first": False, "dropout": 0.0, "bidirectional": False, "proj_size": 0,
+            "dtype": "float32", "form": "batched", "seq_len": 2, "batch": 1,
+            "weight_seed": 0, "weight_scale": "unit", "input_scale": "unit"}
+    failure = {"message": "crashed", "counterexample": {"case": case}}
+    assert script_for("x", "causality", failure, "s.py") is None
+    with_extra = {"message": "crashed", "counterexample": {"case": case, "extra": 1}}
+    source = script_for("x", "causality", with_extra, "s.py")
+    assert "by_id('causality').check(implementation, case, 1)" in source
+    compile(source, "s.py", "exec")
