@@ -27,6 +27,7 @@ Pure library code over ``spec``: the pytest plugin and the project's tests both 
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import warnings
 from collections import Counter
@@ -37,8 +38,9 @@ import torch
 from hypothesis import Phase, given, reject, target
 from hypothesis import seed as hypothesis_seed
 from hypothesis import settings as Settings
-from hypothesis.errors import Flaky, Unsatisfiable
-from hypothesis.stateful import get_state_machine_test
+from hypothesis.control import currently_in_test_context
+from hypothesis.errors import Flaky, Unsatisfiable, UnsatisfiedAssumption
+from hypothesis.stateful import RULE_MARKER, get_state_machine_test
 
 from conformance.outcome import MAX_FAILURES, Failure, Outcome, failure_from
 from spec import tolerance
@@ -47,6 +49,7 @@ from spec.capabilities import BEYOND_CORE, FEATURES, supported
 from spec.errors import ImplementationError, NotApplicable, Violation, qualified_name
 from spec.harness import Subject
 from spec.invariants import Invariant
+from spec.strategies import BOUNDARY_SIZES, Draws, cases
 from spec.vocabulary import Status
 
 
@@ -121,7 +124,7 @@ def _attempt(subject: Subject, invariant: Invariant, settings: Settings, seed: i
             if ratios:
                 _note_ratio(result, max(ratios), case)
         result.examples += 1
-        if ratios:
+        if ratios and currently_in_test_context():  # not for a decisive case
             target(min(max(ratios), 1e6), label="observed error / allowed error")
 
     if invariant.machine is not None:
@@ -136,6 +139,7 @@ def _attempt(subject: Subject, invariant: Invariant, settings: Settings, seed: i
         test = settings(test)  # after seed(), which would otherwise turn the database off
     try:
         test()
+        _play_decisive(subject, invariant, settings, seed, caps, check)
     except Unsatisfiable:
         result.status = Status.NOT_APPLICABLE
         result.message = "every drawn case was refused: " + "; ".join(
@@ -154,6 +158,67 @@ def _attempt(subject: Subject, invariant: Invariant, settings: Settings, seed: i
                                            f"{qualified_name(type(exc))}: {exc}", None,
                                            kind="error:check-could-not-run")))
     return result
+
+
+#: Decisive cases and programs (``Invariant.decisive``) run in every check of a profile of at
+#: least this many examples (default, thorough, ci), after the drawn ones have passed; the
+#: quick profile is a smoke test and leaves them to chance.
+DECISIVE_FROM_EXAMPLES = 25
+
+
+def _play_decisive(subject: Subject, invariant: Invariant, settings: Settings,
+                   seed: int | None, caps: frozenset[str], check: Callable) -> None:
+    """Check the invariant's decisive cases (or play its decisive programs), which random
+    draws reach only now and then. A failing case is followed by a search narrowed to its
+    region (its large dimension, form, bias and initial state), which hypothesis shrinks
+    to the smallest failing size; the case itself is reported if that search misses."""
+    if invariant.decisive is None or settings.max_examples < DECISIVE_FROM_EXAMPLES:
+        return
+    if invariant.machine is not None:
+        machine = invariant.machine(subject)
+        for program in invariant.decisive(invariant, caps):
+            _play(machine, program)
+        return
+    for case in invariant.decisive(invariant, caps):
+        try:
+            check(case)
+        except UnsatisfiedAssumption:  # a case the implementation declines
+            continue
+        except (Violation, ImplementationError) as exc:
+            narrowed = given(cases(supported=caps, draws=_region(invariant, case)))(check)
+            if seed is not None:
+                narrowed = hypothesis_seed(seed)(narrowed)
+            Settings(settings, database=None)(narrowed)()
+            raise exc  # the narrowed search passed: the decisive case is the counterexample
+
+
+def _region(invariant: Invariant, case) -> Draws:
+    """The draws of ``invariant`` narrowed to the region of a decisive ``case``."""
+    dims = [d for d in invariant.draws.large_dims
+            if BOUNDARY_SIZES[d][-1] == {"hidden_size": case.config.hidden_size,
+                                          "input_size": case.config.input_size,
+                                          "seq_len": case.seq_len, "batch": case.batch}[d]]
+    return dataclasses.replace(invariant.draws, large_dims=tuple(dims[:1]) or
+                               invariant.draws.large_dims, forms=(case.form,),
+                               bias=case.config.bias, dtypes=(case.dtype_name,),
+                               initial_state=case.hx is not None, weight_scales=("normal",))
+
+
+def _play(machine: type, program: list[tuple[str, dict]]) -> None:
+    """One decisive program of a state machine: its rules called in order, as hypothesis
+    would call them; a program the implementation declines, or whose next rule's
+    precondition does not hold, stops there."""
+    state = machine()
+    try:
+        for rule, arguments in program:
+            declared = getattr(getattr(machine, rule), RULE_MARKER, None)
+            if declared is not None and not all(p(state) for p in declared.preconditions):
+                return  # as hypothesis would not call it here
+            getattr(state, rule)(**arguments)
+    except UnsatisfiedAssumption:
+        return
+    finally:
+        state.teardown()
 
 
 def _note_ratio(result: _Attempt, ratio: float, case) -> None:
