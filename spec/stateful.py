@@ -56,7 +56,7 @@ def lifecycle_machine(subject: Subject) -> type[RuleBasedStateMachine]:
     """The lifecycle state machine for one implementation (see the module docstring)."""
     supported = frozenset({"multi_layer", "bidirectional", "proj_size", "no_bias",
                            "batch_first", "unbatched", "packed", "initial_state", "dropout",
-                           "autograd", "float32", "float64"}) - subject.unsupported
+                           "autograd", "float32", "float64", "no_grad"}) - subject.unsupported
     dtypes = [d for d in ("float32", "float64") if d in supported]
     forms = [Form.BATCHED] + [f for f in (Form.UNBATCHED, Form.PACKED) if f in supported]
     autograd = "autograd" in supported
@@ -98,7 +98,8 @@ def lifecycle_machine(subject: Subject) -> type[RuleBasedStateMachine]:
         @rule(seq_len=st.integers(1, 6), batch=st.integers(1, 4), form=st.sampled_from(forms),
               with_state=st.booleans() if "initial_state" in supported else st.just(False),
               backward=st.booleans() if autograd else st.just(False),
-              seed=st.integers(0, 2**16), inference=st.booleans())
+              seed=st.integers(0, 2**16),
+              inference=st.booleans() if "no_grad" in supported else st.just(False))
         def call(self, seq_len: int, batch: int, form: Form, with_state: bool, backward: bool,
                  seed: int, inference: bool = False) -> None:
             batch = 1 if form == Form.UNBATCHED else batch
@@ -306,6 +307,7 @@ def tours(invariant, supported: frozenset[str]) -> list[list[tuple[str, dict]]]:
                          ("to_dtype", {"dtype": "float32"}), call()])
     programs.append([build(plain), call(seq_len=3, batch=2), call(seq_len=5, batch=4, seed=3),
                      call(seq_len=3, batch=2, seed=4)])
-    programs.append([build(plain), call(), call(inference=True, seed=3)]
-                    + ([call(backward=True, seed=4)] if "autograd" in supported else []))
+    if "no_grad" in supported:
+        programs.append([build(plain), call(), call(inference=True, seed=3)]
+                        + ([call(backward=True, seed=4)] if "autograd" in supported else []))
     return programs

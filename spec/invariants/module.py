@@ -100,7 +100,7 @@ def strided_views(subject: Subject, case: Case) -> None:
     statement="Calls under torch.no_grad() and torch.inference_mode(), and with every weight "
     "frozen, give the results of a call with grad; with frozen weights the input still gets "
     "its gradient, the unfrozen module's; and a module first called under inference_mode "
-    "can then be trained (a call with grad and backward()).",
+    "can then be trained (a call with grad and backward(), both without hx).",
     expression="lstm(x) under no_grad, inference_mode, requires_grad_(False) == lstm(x) "
     "within spec.tolerance.forward (nn.LSTM itself differs by one float32 ulp between grad "
     "and no_grad, measured); frozen: d loss/dx == the trainable module's within "
@@ -139,11 +139,11 @@ def grad_modes(subject: Subject, case: Case) -> None:
                  tolerance.gradient(case.dtype, case.magnitude, case.seq_len), OUTPUT_DIMS,
                  check="frozen-input-gradient", name="input")
 
-    fresh = subject.module_for(case)
-    subject.call(fresh, case.replace(grad_mode=GradMode.INFERENCE))
+    fresh = subject.module_for(case)  # called as a model is: on input alone, hx=None
+    subject.call(fresh, case.replace(grad_mode=GradMode.INFERENCE), hx=None)
     x = case.x.clone().requires_grad_(True)
     try:
-        r = subject.call(fresh, case, x=x)
+        r = subject.call(fresh, case, x=x, hx=None)
         sum((t.double() * w).sum() for t, w in zip(r.triple, R, strict=True)).backward()
     except (ImplementationError, RuntimeError) as exc:
         said = str(exc) if isinstance(exc, ImplementationError) \

@@ -35,6 +35,12 @@ from .gates import (
     SwappedForgetCandidate,
     TanhOutputGate,
 )
+from .kernels import (
+    BatchPast64StartsFromZeros,
+    CellResetAt256Steps,
+    HiddenTile128LosesRecurrentBias,
+    InputPastTile128Ignored,
+)
 from .lifecycle import (
     CacheKeyedOnBatchSize,
     ModeReadOnce,
@@ -100,7 +106,8 @@ DEFECTS = (
 LIFECYCLE_DEFECTS = (WeightsCachedAtFirstCall, ModeReadOnce, CacheKeyedOnBatchSize,
                      StateCarriedAfterBackward)
 SCALE_DEFECTS = (HiddenTileRemainderDropped, InputTileRemainderIgnored, CellResetAtTimeChunk,
-                 BatchChunkReadsFirstChunkState)
+                 BatchChunkReadsFirstChunkState, HiddenTile128LosesRecurrentBias,
+                 InputPastTile128Ignored, CellResetAt256Steps, BatchPast64StartsFromZeros)
 #: Defects of the module contract: exact on every call the checks before it made (dense
 #: tensors, calls with grad, nothing frozen, dropout judged by its structure).
 MODULE_DEFECTS = (InputReadWithDenseStrides, StateReadWithDenseStrides,

@@ -86,19 +86,19 @@ class StateReadWithDenseStrides(ReferenceLSTM):
 
 
 class ApproximateInferencePath(ReferenceLSTM):
-    """Without grad, tanh is a fast rational approximation.
+    """Under ``torch.inference_mode()``, tanh is a fast rational approximation.
 
-    Bug: an inference-only fused path (taken under ``torch.no_grad()`` and
-    ``torch.inference_mode()``, where no backward will follow) uses approximate
-    activations: the Pade tanh x(27 + x^2)/(27 + 9x^2), clipped, off by up to 2e-2. Every
-    check that calls with grad sees the exact path. Caught by grad-modes.
+    Bug: an inference-only fused path (taken under ``torch.inference_mode()``, where no
+    backward can follow, as serving code calls a model) uses approximate activations: the
+    Pade tanh x(27 + x^2)/(27 + 9x^2), clipped, off by up to 2e-2. Every check that calls
+    with grad or under no_grad sees the exact path. Caught by grad-modes.
     """
 
     catches = {"grad-modes": GRAD_MODE}
     hint = "grad-mode"
 
     def tanh(self, z):
-        if torch.is_grad_enabled():
+        if not torch.is_inference_mode_enabled():
             return torch.tanh(z)
         z2 = z * z
         return (z * (27 + z2) / (27 + 9 * z2)).clamp(-1.0, 1.0)
@@ -124,31 +124,27 @@ class FrozenWeightsRunWithoutGrad(ReferenceLSTM):
 
 
 class InferenceTensorCached(ReferenceLSTM):
-    """Weights are prepacked at the first call and reused while unchanged, even when that
-    call ran under ``torch.inference_mode()``.
+    """The zero initial state (hx=None) is made once per shape and reused, even when it
+    was made under ``torch.inference_mode()``.
 
-    Bug: the prepacked copy made under inference_mode is an inference tensor; the next
+    Bug: a zeros cache filled under inference_mode holds an inference tensor; the next
     call with grad cannot save it for backward and raises "Inference tensors cannot be
     saved for backward" (real: open-mmlab/mmsegmentation#3499, a model validated under
-    inference_mode and then trained). The cache is keyed on each weight's storage and
-    version, so it is otherwise always fresh. Caught by grad-modes.
+    inference_mode and then trained). Made under no_grad, the cache is harmless. Caught by
+    grad-modes.
     """
 
     catches = {"grad-modes": INFERENCE_THEN_TRAIN}
     hint = "grad-mode"
 
-    def weights(self, layer, suffix):
-        cache = self.__dict__.setdefault("_prepacked", {})
-        packed = {}
-        for key, w in super().weights(layer, suffix).items():
-            if w is None:
-                packed[key] = None
-                continue
-            tag = (layer, suffix, key, w.data_ptr(), w._version, w.dtype)
-            if tag not in cache:
-                cache[tag] = w.clone()
-            packed[key] = cache[tag]
-        return packed
+    def initial_state(self, x, hx):
+        if hx is not None:
+            return super().initial_state(x, hx)
+        zeros = self.__dict__.setdefault("_zeros", {})
+        key = (x.shape[1], x.dtype)
+        if key not in zeros:
+            zeros[key] = super().initial_state(x, None)
+        return zeros[key]
 
 
 class GradientWindowOf64Steps(ReferenceLSTM):
