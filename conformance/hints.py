@@ -80,6 +80,45 @@ PRECISION_TEXT = ("Precision: results close to the oracle's but beyond the dtype
                   "accumulator) than the input's.")
 
 RULES: tuple[Rule, ...] = (
+    # The module contract (spec/invariants/module.py): each check key names its class.
+    includes("strided", ("strided-view",),
+             "Memory layout: the input or (h0, c0) is read as if it were contiguous (a raw "
+             "pointer with dense strides), so a transposed, sliced, strided or expanded view "
+             "is read wrong. Call .contiguous() (or honour the strides) before the kernel."),
+    includes("grad-mode", ("grad-mode", "inference-then-train"),
+             "Autograd modes: another code path under no_grad or inference_mode (approximate "
+             "or fused), or something cached under inference_mode (an inference tensor) that "
+             "a later call with grad cannot save for backward."),
+    includes("frozen-weights", ("frozen-input-gradient", "gradient-lost"),
+             "Frozen weights: with no parameter requiring grad, the forward pass runs without "
+             "autograd (torch.no_grad() or detached), so the input and state lose their "
+             "gradients."),
+    only("gradient-at-scale", ("gradient-at-scale",),
+         "The backward pass at long sequences or large sizes: a backward kernel that works "
+         "through time (or hidden units) in windows and drops the contribution of all but "
+         "one window, or a partial last tile in the backward kernel only.",
+         also=COLLATERAL + ("gradients-at-scale",)),
+    includes("dropout-distribution", ("dropout-scale", "dropout-kept-fraction",
+                                      "dropout-fresh-masks", "dropout-seeded"),
+             "Dropout as a distribution: the kept elements must be scaled by 1/(1-p), kept "
+             "with probability 1-p (not p), with a fresh mask on every call (from torch's "
+             "generator, if it does not declare seeded_dropout unsupported)."),
+    includes("state-dict", ("strict-loading", "non-strict-report", "state-dict-keys",
+                            "state-dict-values", "state-dict-round-trip"),
+             "The state_dict contract: state_dict() must use nn.LSTM's keys, shapes and "
+             "layout, and load_state_dict must refuse (strict) or report (strict=False) "
+             "missing, unexpected and wrongly shaped keys, as nn.Module's does."),
+    includes("parameter-identity", ("parameter-identity",),
+             "Parameters read from a reference captured at construction (or a copy made "
+             "once): read the module's attributes at every call, so that a new Parameter, "
+             "torch.nn.utils.parametrize or prune is what it computes with."),
+    includes("empty-batch", ("empty-batch",),
+             "An empty batch: a reshape, split or concatenation over the batch that fails "
+             "for N = 0; nn.LSTM returns empty results."),
+    includes("output-ownership", ("output-overwritten", "output-aliases"),
+             "Output ownership: a returned tensor is a buffer the module writes again (a "
+             "static output of a replayed graph, a reused workspace), or a view of the "
+             "caller's input or of a parameter; return fresh tensors."),
     includes("overflow", ("finite",),
              "Non-finite values: an activation computed in a way that overflows for large "
              "pre-activations (tanh as 2*sigmoid(2x)-1 or via exp), or a division by zero."),
@@ -159,6 +198,7 @@ RULES: tuple[Rule, ...] = (
 #: A class whose cause lives in a feature: some failing case must have it (a case feature
 #: of ``spec.case.Case.features``, or ``"batch>1"``).
 NEEDS: dict[str, str] = {
+    "strided": "strided",
     "backward-direction": "bidirectional",
     "packed": "packed",
     "stacked-layers": "multi_layer",
@@ -383,6 +423,11 @@ class Evidence:
     other: int = 0
     #: Whether to rebuild a case and run the oracle for ``equals`` (off for grouping).
     rebuild: bool = True
+    #: Check keys of the wrong results (``names`` also has invariant ids).
+    kinds: set[str] = field(default_factory=set)
+    #: Whether every numeric failure of the whole implementation is a near miss (None:
+    #: unknown): a near miss in one root cause beside far misses is no precision problem.
+    everywhere_near: bool | None = None
 
     def add(self, invariant_id: str, failure: dict) -> None:
         found = _mapping(failure.get("counterexample"))
@@ -396,6 +441,7 @@ class Evidence:
             return
         if kind:
             self.names.add(kind)
+            self.kinds.add(kind)
             if kind == "shape" and "batch_first" in str(found.get("input")):
                 self.names.add("shape-batch-first")
         tensor = found.get("tensor")
@@ -438,8 +484,8 @@ class Evidence:
     @property
     def near_miss(self) -> bool:
         """Every numeric failure missed by less than ``NEAR_MISS`` times its atol."""
-        return bool(self.diffs) and not self.other and all(
-            atol and diff < NEAR_MISS * atol for diff, atol, _ in self.diffs)
+        return bool(self.diffs) and not self.other and self.everywhere_near is not False \
+            and all(atol and diff < NEAR_MISS * atol for diff, atol, _ in self.diffs)
 
     @property
     def low_accuracy(self) -> str | None:
@@ -528,7 +574,7 @@ def evidence_of(failures: list[tuple[str, dict]], *, rebuild: bool = True) -> Ev
 
 def _backward_state(ev: Evidence) -> str | None:
     """Output right, the backward direction's h_n wrong: h_n read at the wrong step."""
-    if not ev.has("bidirectional") or "output" in ev.wrong:
+    if not ev.has("bidirectional") or "output" in ev.wrong or "packed" in (ev.common or ()):
         return None
     hn_backward = ("h_n" in ev.wrong and ev.directions == {"backward"}) or (
         "first-step-backward" in ev.names and "h_n" not in ev.agreed_with_reference)
@@ -562,35 +608,33 @@ def _low_accuracy(ev: Evidence) -> str | None:
             f"path) runs in float32 or lower and is cast back to {dtype}.")
 
 
-def _near_miss(ev: Evidence) -> str | None:
-    if not ev.near_miss:
-        return None
-    return PRECISION_TEXT
-
-
 def _backward_output(ev: Evidence) -> str | None:
     """The output wrong in its backward half only."""
-    if ev.has("bidirectional") and "output" in ev.wrong and ev.directions == {"backward"}:
+    if ev.has("bidirectional") and "output" in ev.wrong and ev.directions == {"backward"} \
+            and "packed" not in (ev.common or ()):  # packed only: the packed handling
         return BACKWARD_TEXT
     return None
 
 
 def _halves_swapped(ev: Evidence) -> str | None:
-    if ev.has("bidirectional") and {"last-step-forward", "first-step-backward"} <= ev.names \
+    if ev.has("bidirectional") and {"last-step-forward", "first-step-backward"} <= ev.kinds \
             and "output" not in ev.agreed_with_reference:
         return ("The two directions' halves of each layer's output are swapped: it must be "
                 "cat(forward, backward) on the feature axis.")
     return None
 
 
-#: Rules that read the evidence, before the name rules: (class id, the text or None).
+#: Rules that read the evidence: (class id, the text or None). They come after the name
+#: rules that say what failed outright (non-finite values, shapes, a missing tanh's bound,
+#: checks that fail only across calls, past block sizes or in the backward pass), before
+#: the rule with id ``EVIDENCE_BEFORE`` and those after it.
 EVIDENCE_RULES: tuple[tuple[str, Callable[[Evidence], str | None]], ...] = (
     ("backward-direction", _backward_state),
     ("precision", _low_accuracy),
-    ("precision", _near_miss),
     ("backward-direction", _halves_swapped),
     ("backward-direction", _backward_output),
 )
+EVIDENCE_BEFORE = "precision"
 
 
 def contradicted(rule_id: str, text: str, ev: Evidence) -> bool:
@@ -627,20 +671,35 @@ def hint(failed: set[str], applicable: set[str]) -> str | None:
     return rule.cause if rule else None
 
 
-def likely_cause(ev: Evidence, checked: set[str]) -> dict | None:
+def likely_cause(ev: Evidence, checked: set[str],
+                 everything: set[str] | None = None) -> dict | None:
     """``{"id", "text"}`` of the first rule that fits the evidence and that the evidence
-    does not contradict; None when none does (``ev.summary()`` then says what it shows)."""
+    does not contradict; None when none does (``ev.summary()`` then says what it shows).
+
+    Evidence rules first; then the name rules on ``everything`` that failed in the
+    implementation (the pattern they were written for), when the rule's names fail in this
+    root cause; then the name rules on this root cause's names alone."""
+    failed = set(ev.names)
+    if ev.near_miss:
+        failed.add("near-miss")
+    split = next(n for n, rule in enumerate(RULES) if rule.id == EVIDENCE_BEFORE)
+
+    def by_name(rules: tuple[Rule, ...]) -> dict | None:
+        for names in ([everything] if everything else []) + [failed]:
+            for rule in rules:
+                if matches(rule, names, checked) and rule.trigger & failed \
+                        and not contradicted(rule.id, rule.cause, ev):
+                    return {"id": rule.id, "text": rule.cause}
+        return None
+
+    found = by_name(RULES[:split])
+    if found:
+        return found
     for rule_id, read in EVIDENCE_RULES:
         text = read(ev)
         if text and not contradicted(rule_id, text, ev):
             return {"id": rule_id, "text": text}
-    failed = set(ev.names)
-    if ev.near_miss:
-        failed.add("near-miss")
-    for rule in RULES:
-        if matches(rule, failed, checked) and not contradicted(rule.id, rule.cause, ev):
-            return {"id": rule.id, "text": rule.cause}
-    return None
+    return by_name(RULES[split:])
 
 
 def checked_names(entry: dict) -> set[str]:

@@ -198,7 +198,9 @@ def _groups(entry: dict) -> list[list[tuple[str, dict]]]:
         text = _mapping(failure.get("condition")).get("text") or ""
         keys = [("kind", failure["status"], failure.get("kind"), text),
                 ("values", _signature(failure)), ("error", _error_key(failure))]
-        if conditions[n]:
+        if conditions[n] is not None and (conditions[n] or failure["status"] == Status.FAILED):
+            # one condition under which checks fail alike; "on every kind of case tried"
+            # too, for wrong results (errors join by their message instead)
             keys.append(("condition", failure["status"], conditions[n]))
         for key in keys:
             if key[1] is None:
@@ -240,8 +242,11 @@ def root_causes(entry: dict) -> list[dict]:
     order = [i.id for i in INVARIANTS]
     position = {i: n for n, i in enumerate(order)}
     checked = hints.checked_names(entry)
+    groups = _groups(entry)
+    whole = hints.evidence_of([m for members in groups for m in members], rebuild=False)
+    everything = set(whole.names) | ({"near-miss"} if whole.near_miss else set())
     causes = []
-    for members in _groups(entry):
+    for members in groups:
         checks = sorted({i for i, _ in members}, key=lambda i: position.get(i, len(order)))
         # the message shown: a reference comparison's when there is one (it says what is
         # wrong, not only that two runs differ), else the first check's
@@ -253,6 +258,7 @@ def root_causes(entry: dict) -> list[dict]:
         statuses = {f["status"] for _, f in members}
         kinds = {f.get("kind") for _, f in members}
         ev = hints.evidence_of(members)
+        ev.everywhere_near = whole.near_miss
         n = len(checks)
         headline = f"{n} check{'s' if n > 1 else ''}"
         if condition:
@@ -263,7 +269,7 @@ def root_causes(entry: dict) -> list[dict]:
             "kind": kinds.pop() if len(kinds) == 1 else shown.get("kind"),
             "condition": condition, "message": shown.get("message") or "", "checks": checks,
             "headline": headline,
-            "likely_cause": hints.likely_cause(ev, checked),
+            "likely_cause": hints.likely_cause(ev, checked, everything),
             "evidence": ev.as_dict(),
         })
     return sorted(causes, key=lambda c: -len(c["checks"]))

@@ -167,13 +167,22 @@ def _failed(message: str, condition: list[str] | None, *, expected=0.123456, act
 
 
 def test_the_same_wrong_values_in_several_checks_are_one_root_cause():
-    entry = _entry({"matches-oracle": _failed("a", []),
-                    "gate-probe": _failed("b", [], kind="gate-probe"),
-                    "zero-weights": _failed("c", [], kind="zero-weights", expected=0.25,
+    # no condition searched: only the values can join them
+    entry = _entry({"matches-oracle": _failed("a", None),
+                    "gate-probe": _failed("b", None, kind="gate-probe"),
+                    "zero-weights": _failed("c", None, kind="zero-weights", expected=0.25,
                                             actual=0.5)})
     checks = sorted(c["checks"] for c in entry["root_causes"])
     # the same (expected, actual) pair joins; round numbers (0.25, 0.5) prove nothing
     assert checks == [["matches-oracle", "gate-probe"], ["zero-weights"]]
+    # one condition under which they all fail wrong (here: every kind of case) joins all
+    entry = _entry({"matches-oracle": _failed("a", []),
+                    "zero-weights": _failed("c", [], kind="zero-weights", expected=0.25,
+                                            actual=0.5),
+                    "bounds": _failed("d", ["bidirectional"], kind="bound-h", expected=0.31416,
+                                      actual=0.27183)})
+    checks = sorted(c["checks"] for c in entry["root_causes"])
+    assert checks == [["bounds"], ["matches-oracle", "zero-weights"]]
 
 
 def test_no_check_ran_is_not_checked_with_its_reason():
