@@ -78,6 +78,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--save", metavar="FILE", help="write every defect's results entry")
     parser.add_argument("--load", metavar="FILE", help="measure saved entries, run nothing")
+    parser.add_argument("--invariants-of", metavar="FILE",
+                        help="keep only the invariants that FILE's saved entries ran (to "
+                             "compare parts measured before and after invariants were added)")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     start = time.perf_counter()
@@ -91,6 +94,11 @@ def main() -> None:
         if args.save:
             with open(args.save, "w") as fh:
                 json.dump(entries, fh)
+    if args.invariants_of:
+        with open(args.invariants_of) as fh:
+            kept = set(next(iter(json.load(fh).values()))["results"])
+        for saved in entries.values():
+            saved["results"] = {i: r for i, r in saved["results"].items() if i in kept}
     counts = {"right": 0, "wrong": 0, "none": 0, "not caught": 0}
     rows = []
     for name, saved in entries.items():
