@@ -78,13 +78,14 @@ class PackedEqualLengthsBatchMajor(ReferenceLSTM):
     Bug: a fast path for equal lengths does ``data.view(N, L, I)``, but a PackedSequence's
     ``data`` is time-major (all sequences' step 0, then step 1, ...). A batch of one is
     unaffected. Real: pytorch/pytorch#95118 (MPS LSTM with PackedSequence wrong for
-    batch > 1, even with equal lengths). Caught by packed-uniform-is-dense, and by
-    packed-per-sequence and batch-permutation when their drawn lengths are all equal.
+    batch > 1, even with equal lengths). Caught by packed-uniform-is-dense, which draws
+    equal lengths by design; packed-per-sequence and batch-permutation see it only in the
+    runs whose drawn lengths happen to be all equal (3 of 8 run seeds at the default
+    profile), so they are not declared.
     """
 
     catches = {
         "packed-uniform-is-dense": Caught(check="packed-uniform"),
-        "packed-per-sequence": PACKED,
     }
     hint = "packed"
 
