@@ -685,11 +685,10 @@ def likely_cause(ev: Evidence, checked: set[str],
     split = next(n for n, rule in enumerate(RULES) if rule.id == EVIDENCE_BEFORE)
 
     def by_name(rules: tuple[Rule, ...]) -> dict | None:
-        for names in ([everything] if everything else []) + [failed]:
-            for rule in rules:
-                if matches(rule, names, checked) and rule.trigger & failed \
-                        and not contradicted(rule.id, rule.cause, ev):
-                    return {"id": rule.id, "text": rule.cause}
+        for rule in rules:  # the order of the rules is their priority
+            if any(matches(rule, names, checked) for names in (everything, failed) if names) \
+                    and rule.trigger & failed and not contradicted(rule.id, rule.cause, ev):
+                return {"id": rule.id, "text": rule.cause}
         return None
 
     found = by_name(RULES[:split])
