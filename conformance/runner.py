@@ -335,6 +335,9 @@ def run_check(subject: Subject, invariant: Invariant, settings: Settings,
     missing = invariant.missing(supported(subject.unsupported))
     if missing:
         return Outcome(Status.NOT_APPLICABLE, message=not_applicable_reason(subject, missing))
+    reason = invariant.precheck(subject) if invariant.precheck is not None else None
+    if reason:
+        return Outcome(Status.NOT_APPLICABLE, message=reason)
     digest = f"{subject.name}:{invariant.id}"
     if subject.excluded:
         digest += f":without:{','.join(sorted(subject.excluded))}"

@@ -40,7 +40,7 @@ from spec.asserts import assert_close, assert_equal
 from spec.case import Case
 from spec.errors import ImplementationError, NotApplicable, Violation, qualified_name
 from spec.harness import OUTPUT_DIMS, STATE_DIMS, Subject
-from spec.invariants.common import compare_all
+from spec.invariants.common import accuracy, compare_all, oracle
 from spec.invariants.registry import invariant
 from spec.invariants.scale import at_largest_sizes
 from spec.invariants.side_effects import compare_gradients, loss_weights
@@ -190,9 +190,9 @@ def gradients_at_scale(subject: Subject, case: Case) -> None:
 #: layer 1's output gives back, element by element, what dropout let through to it.
 READ, BIG = 0.25, 40.0
 #: The readout's shape: T steps, N sequences, H features: T*N*H mask elements per call.
-DROPOUT_T, DROPOUT_N, DROPOUT_H = 4, 32, 16
+DROPOUT_T, DROPOUT_N, DROPOUT_H = 2, 32, 16
 #: Training calls per example (each draws its own masks).
-DROPOUT_CALLS = 4
+DROPOUT_CALLS = 3
 #: The false-alarm probability of the kept-fraction test, per example (Hoeffding's bound).
 DROPOUT_ALPHA = 1e-9
 #: Elements whose undropped value is smaller than this are not classified (their ratio is
@@ -237,7 +237,7 @@ def _what_reached_layer_1(output: torch.Tensor) -> torch.Tensor:
     "an exact readout of its input.",
     expression="r = layer-1 input in training / in eval, elementwise: r in {0, 1/(1-p)} "
     "(within 1e-3); |mean(r != 0) - (1-p)| <= sqrt(ln(2/1e-9) / 2n) over n elements of "
-    "4 calls; mask of call k != mask of call k+1; torch.manual_seed(s) before two calls "
+    "3 calls; mask of call k != mask of call k+1; torch.manual_seed(s) before two calls "
     "gives equal masks",
     cases=dict(training=True, dropout=True, min_layers=2, max_layers=2,
                forms=(Form.BATCHED,), dtypes=("float32", "float64"), proj=False,
@@ -251,7 +251,14 @@ def dropout_distribution(subject: Subject, case: Case) -> None:
     readout = _readout_case(case)
     module = subject.module_for(readout)
     module.eval()
-    undropped = _what_reached_layer_1(subject.call(module, readout).output)
+    evaluated = subject.call(module, readout)
+    try:  # the readout reads dropout only through a right LSTM: other checks show the rest
+        compare_all(evaluated.triple, oracle(readout), readout, "in eval vs the oracle",
+                    check="dropout-readout", within=accuracy(readout))
+    except Violation as exc:
+        raise NotApplicable("the readout module's eval results differ from the oracle's, so "
+                            "dropout cannot be read through it") from exc
+    undropped = _what_reached_layer_1(evaluated.output)
     module.train()
     usable = undropped.abs() > DROPOUT_FLOOR
     masks = []
@@ -413,6 +420,25 @@ def _guarded(what: str, fn, *args):
 # -- parameters that change identity ---------------------------------------------------
 
 
+def lstm_parameters(subject: Subject) -> str | None:
+    """Why a check of parameters by nn.LSTM's names does not apply to ``subject`` (its
+    named_parameters() use other names), or None; asked of a tiny module once."""
+    from spec.config import LSTMConfig
+
+    config = LSTMConfig(input_size=1, hidden_size=1)
+    try:
+        module = subject.build(config, make_weights(config, 0, 1.0, torch.float32),
+                               torch.float32)
+    except Exception:  # the check itself will show what building does
+        return None
+    names = dict(module.named_parameters()) if hasattr(module, "named_parameters") else {}
+    missing = sorted(set(config.param_shapes()) - set(names))
+    if missing:
+        return (f"its named_parameters() do not use nn.LSTM's names (no {', '.join(missing)}): "
+                "replacing, reparametrizing or pruning a weight by name does not apply")
+    return None
+
+
 class _Halved(nn.Module):
     """A parametrization: the weight as stored, halved."""
 
@@ -431,6 +457,7 @@ class _Halved(nn.Module):
     cases=dict(forms=(Form.BATCHED,), max_seq_len=4, **PLAIN_CALL),
     catches=("parameters captured at construction: pruning or reassignment ignored "
              "(pytorch#33618)",),
+    precheck=lstm_parameters,
 )
 def parameter_identity(subject: Subject, case: Case) -> None:
     new = make_weights(case.config, case.weight_seed + 7, 1.0, case.dtype)["weight_hh_l0"]

@@ -45,6 +45,10 @@ class Invariant:
     #: the regions where a class of bug lives and random draws are sparse: cases (for a
     #: check of cases) or programs ``[(rule, kwargs), ...]`` (for a state machine).
     decisive: Callable | None = field(default=None, repr=False)
+    #: ``precheck(subject) -> reason | None``: asked once before any case is drawn; a reason
+    #: makes the whole check not applicable (a property of the implementation, not of a
+    #: case, which would otherwise be found case by case).
+    precheck: Callable | None = field(default=None, repr=False)
 
     def missing(self, supported: frozenset[str]) -> frozenset[str]:
         """The required capabilities ``supported`` lacks: non-empty means not applicable."""
@@ -73,12 +77,13 @@ INVARIANTS: list[Invariant] = []
 def invariant(*, id: str, title: str, statement: str, expression: str,
               requires: tuple[str, ...] = (), cases: Mapping[str, object] | None = None,
               extra: Callable | None = None, catches: tuple[str, ...] = (),
-              decisive: Callable | None = None):
+              decisive: Callable | None = None, precheck: Callable | None = None):
     """Register the decorated check as an invariant, in definition order.
 
     ``cases`` restricts the drawn cases: the fields of ``spec.strategies.Draws``.
     ``requires`` names capabilities the check needs beyond those its cases imply.
-    ``decisive(supported)`` gives the cases every run checks besides the drawn ones.
+    ``decisive(invariant, supported)`` gives the cases every run checks besides the drawn
+    ones; ``precheck(subject)`` a reason the whole check does not apply, or None.
     """
 
     def register(check: Callable) -> Callable:
@@ -105,7 +110,7 @@ def invariant(*, id: str, title: str, statement: str, expression: str,
             id=id, title=title, statement=statement, expression=expression, check=check,
             requires=frozenset(requires) | draws.implied_requirements(), draws=draws,
             extra=extra, catches=catches, chapter=check.__module__.rsplit(".", 1)[-1],
-            decisive=decisive,
+            decisive=decisive, precheck=precheck,
         ))
         return check
 
