@@ -68,7 +68,7 @@ def includes(id: str, trigger: tuple[str, ...], cause: str) -> Rule:
 #: that read h_n rows. Rules allow these to fail too.
 COLLATERAL = ("matches-oracle", "oracle", "block-boundaries", "oracle-at-scale", "lifecycle",
               "lifecycle-call", "lifecycle-gradient", "lifecycle-dropout", "gradients",
-              "gradient", "near-miss")
+              "gradient", "gradients-at-scale", "gradient-at-scale", "near-miss")
 #: The closed forms and the c_n/h_n consistency: they fail with any wrong formula.
 FORMULA = ("gate-probe", "zero-weights", "cell-state-consistency", "cell-state", "bounds",
            "bound-h", "bound-c")
@@ -78,6 +78,10 @@ BACKWARD_TEXT = ("The backward direction: its input is not read in reverse, its 
 PRECISION_TEXT = ("Precision: results close to the oracle's but beyond the dtype's tolerance, "
                   "from computing in a narrower type (bfloat16 or float16 gates, a float16 "
                   "accumulator) than the input's.")
+
+#: The check keys of dropout as a distribution.
+DROPOUT_DISTRIBUTION = ("dropout-scale", "dropout-kept-fraction", "dropout-fresh-masks",
+                        "dropout-seeded")
 
 RULES: tuple[Rule, ...] = (
     # The module contract (spec/invariants/module.py): each check key names its class.
@@ -93,26 +97,21 @@ RULES: tuple[Rule, ...] = (
              "Frozen weights: with no parameter requiring grad, the forward pass runs without "
              "autograd (torch.no_grad() or detached), so the input and state lose their "
              "gradients."),
-    only("gradient-at-scale", ("gradient-at-scale",),
-         "The backward pass at long sequences or large sizes: a backward kernel that works "
-         "through time (or hidden units) in windows and drops the contribution of all but "
-         "one window, or a partial last tile in the backward kernel only.",
-         also=COLLATERAL + ("gradients-at-scale",)),
-    includes("dropout-distribution", ("dropout-scale", "dropout-kept-fraction",
-                                      "dropout-fresh-masks", "dropout-seeded"),
+    only("dropout-distribution", DROPOUT_DISTRIBUTION,
              "Dropout as a distribution: the kept elements must be scaled by 1/(1-p), kept "
              "with probability 1-p (not p), with a fresh mask on every call (from torch's "
-             "generator, if it does not declare seeded_dropout unsupported)."),
+             "generator, if it does not declare seeded_dropout unsupported).",
+         also=("dropout-distribution", "lifecycle", "lifecycle-dropout")),
     includes("state-dict", ("strict-loading", "non-strict-report", "state-dict-keys",
                             "state-dict-values", "state-dict-round-trip"),
              "The state_dict contract: state_dict() must use nn.LSTM's keys, shapes and "
              "layout, and load_state_dict must refuse (strict) or report (strict=False) "
              "missing, unexpected and wrongly shaped keys, as nn.Module's does."),
-    includes("parameter-identity", ("parameter-identity",),
+    includes("parameter-identity", ("parameter-followed",),
              "Parameters read from a reference captured at construction (or a copy made "
              "once): read the module's attributes at every call, so that a new Parameter, "
              "torch.nn.utils.parametrize or prune is what it computes with."),
-    includes("empty-batch", ("empty-batch",),
+    includes("empty-batch", ("empty-batch-answered",),
              "An empty batch: a reshape, split or concatenation over the batch that fails "
              "for N = 0; nn.LSTM returns empty results."),
     includes("output-ownership", ("output-overwritten", "output-aliases"),
@@ -142,7 +141,14 @@ RULES: tuple[Rule, ...] = (
          "size that fails.", also=("oracle-at-scale", "near-miss")),
     only("backward-pass", ("gradients",),
          "The backward pass: gradients are truncated, detached or computed by a wrong "
-         "custom backward.", also=("gradient", "lifecycle", "lifecycle-gradient", "near-miss")),
+         "custom backward.", also=("gradient", "lifecycle", "lifecycle-gradient", "near-miss",
+                                   "gradients-at-scale", "gradient-at-scale")),
+    # Only past block sizes and long sequences: what gradients at tiny sizes do not see.
+    only("gradient-at-scale", ("gradient-at-scale",),
+         "The backward pass at long sequences or large sizes: a backward kernel that works "
+         "through time (or hidden units) in windows and drops the contribution of all but "
+         "one window, or a partial last tile in the backward kernel only.",
+         also=("gradients-at-scale", "near-miss")),
     only("precision", ("near-miss",), PRECISION_TEXT, also=COLLATERAL + FORMULA),
     only("packed", ("packed-per-sequence", "packed-uniform-is-dense"),
          "PackedSequence handling: h_n taken at the padded end instead of each sequence's "
@@ -173,7 +179,8 @@ RULES: tuple[Rule, ...] = (
     only("dropout-placement", ("dropout-train-structure",),
          "Dropout is applied after the last layer, or to h_n/c_n; it belongs only between "
          "layers.", also=("dropout-last-layer", "dropout-first-layer", "dropout-one-layer",
-                          "dropout-p1", "lifecycle", "lifecycle-dropout")),
+                          "dropout-p1", "lifecycle", "lifecycle-dropout",
+                          "dropout-distribution") + DROPOUT_DISTRIBUTION),
     includes("batch-first", ("batch-first",),
              "batch_first applied to h0/h_n (it changes only input and output), or ignored."),
     includes("input-validation", ("bad-input-accepted", "bad-input-message"),

@@ -113,7 +113,8 @@ class Selection:
             loaded.subject = subject.restricted(self.exclude)
             loaded.subject.observer = self._observer
             info.update(kind=kind, unsupported=sorted(subject.unsupported))
-            framework = getattr(subject.factory, FRAMEWORK_ATTRIBUTE, None)
+            framework = getattr(subject.factory, FRAMEWORK_ATTRIBUTE, None) \
+                or requirement_versions(entry.distribution)
             if framework:
                 info["framework"] = str(framework)
             if loaded.known_failures:
@@ -124,3 +125,30 @@ class Selection:
                     for dtype, t in loaded.tolerance.items()}
         self._loaded[name] = loaded
         return loaded
+
+
+def requirement_versions(distribution: str | None) -> str | None:
+    """What a plugin's distribution requires, as installed ("onnxruntime 1.20.1, numpy
+    2.2.0"): the frameworks behind a plugin that does not name them itself. None for the
+    suite's own distribution (its built-ins are torch's) and where nothing is known."""
+    import re
+    from importlib import metadata
+
+    if not distribution or distribution.lower().replace("_", "-") == "lstm-conformance":
+        return None
+    try:
+        requirements = metadata.requires(distribution) or []
+    except metadata.PackageNotFoundError:
+        return None
+    found = []
+    for requirement in requirements:
+        if "extra ==" in requirement:
+            continue
+        name = re.split(r"[\s;<>=!~\[(]", requirement, maxsplit=1)[0]
+        if name.lower().replace("_", "-") == "lstm-conformance":
+            continue
+        try:
+            found.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            continue
+    return ", ".join(found) or None

@@ -218,3 +218,14 @@ def test_cases_a_backend_refuses_are_not_applicable(gaps_run):
         assert result["examples"] > 0
         assert result["not_applicable_examples"] > 0  # its bidirectional cases
         assert all(refusal in reason for reason in result["not_applicable_reasons"])
+
+
+def test_a_plugin_that_names_no_framework_gets_its_requirements_versions():
+    from importlib import metadata
+
+    from conformance.selection import requirement_versions
+
+    said = requirement_versions("pytest-xdist")
+    assert said is not None and f"execnet {metadata.version('execnet')}" in said
+    assert requirement_versions("lstm-conformance") is None
+    assert requirement_versions("no-such-distribution-here") is None

@@ -487,7 +487,7 @@ def parameter_identity(subject: Subject, case: Case) -> None:
         want = subject.run(case.replace(weights={**case.weights, **effective}))
         compare_all(got.triple, want.triple, case,
                     f"after {what} vs a module loaded with those values",
-                    check="parameter-identity")
+                    check="parameter-followed")
 
 
 # -- edges of the shape space ----------------------------------------------------------
@@ -506,7 +506,7 @@ def parameter_identity(subject: Subject, case: Case) -> None:
 def empty_batch(subject: Subject, case: Case) -> None:
     hx = None if case.hx is None else tuple(s[:, :0] for s in case.hx)
     empty = case.replace(x=case.x[:, :0], hx=hx)
-    _results_of(subject, subject.module_for(empty), empty, check="empty-batch",
+    _results_of(subject, subject.module_for(empty), empty, check="empty-batch-answered",
                 what=f"nn.LSTM answers a batch of 0 sequences (input {tuple(empty.x.shape)}, "
                 "seq-first) with empty results")
 
