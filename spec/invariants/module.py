@@ -451,8 +451,9 @@ class _Halved(nn.Module):
     statement="After a first call, a weight replaced by a new nn.Parameter, reparametrized "
     "with torch.nn.utils.parametrize, or pruned with torch.nn.utils.prune is what the next "
     "call computes with: the results equal a module loaded with the new values.",
-    expression="module.weight_hh_l0 = Parameter(W'); register_parametrization(module, "
-    "'weight_ih_l0', W -> W/2); prune.l1_unstructured(module, 'weight_hh_l0', 0.5): "
+    expression="module.weight_ih_l0 = Parameter(W'); register_parametrization(module, "
+    "'weight_ih_l0', W -> W/2); prune.l1_unstructured(module, 'weight_ih_l0', 0.5), each on "
+    "a module already called once: "
     "lstm(x) == lstm loaded with the effective weights, within spec.tolerance.forward",
     cases=dict(forms=(Form.BATCHED,), max_seq_len=4, **PLAIN_CALL),
     catches=("parameters captured at construction: pruning or reassignment ignored "
@@ -460,23 +461,24 @@ class _Halved(nn.Module):
     precheck=lstm_parameters,
 )
 def parameter_identity(subject: Subject, case: Case) -> None:
-    new = make_weights(case.config, case.weight_seed + 7, 1.0, case.dtype)["weight_hh_l0"]
+    # weight_ih_l0 acts at every step of every case (W_hh does not at one step from zeros).
+    new = make_weights(case.config, case.weight_seed + 7, 1.0, case.dtype)["weight_ih_l0"]
 
     def assign(module):
-        module.weight_hh_l0 = nn.Parameter(new.clone())
-        return {"weight_hh_l0": new}
+        module.weight_ih_l0 = nn.Parameter(new.clone())
+        return {"weight_ih_l0": new}
 
     def reparametrize(module):
         parametrize.register_parametrization(module, "weight_ih_l0", _Halved())
         return {"weight_ih_l0": case.weights["weight_ih_l0"] * 0.5}
 
     def pruned(module):
-        prune.l1_unstructured(module, "weight_hh_l0", amount=0.5)
-        return {"weight_hh_l0": module.weight_hh_l0.detach().clone()}
+        prune.l1_unstructured(module, "weight_ih_l0", amount=0.5)
+        return {"weight_ih_l0": module.weight_ih_l0.detach().clone()}
 
-    for what, change in (("a new nn.Parameter for weight_hh_l0", assign),
+    for what, change in (("a new nn.Parameter for weight_ih_l0", assign),
                          ("parametrize on weight_ih_l0 (halved)", reparametrize),
-                         ("prune.l1_unstructured on weight_hh_l0", pruned)):
+                         ("prune.l1_unstructured on weight_ih_l0", pruned)):
         module = subject.module_for(case)
         names = dict(module.named_parameters()) if hasattr(module, "named_parameters") else {}
         if not set(case.weights) <= set(names):

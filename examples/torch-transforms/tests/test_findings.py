@@ -167,3 +167,20 @@ def test_onnx_float32_agrees_with_eager():
         expected, (h_n, c_n) = lstm(x)
     for got, want in zip(out, (expected, h_n, c_n), strict=True):
         np.testing.assert_allclose(got, want.numpy(), rtol=1.3e-6, atol=1e-5)
+
+
+# --- torch.jit.script ------------------------------------------------------------------
+
+def test_script_keeps_the_parameters_it_was_scripted_with():
+    """torch.jit.script(nn.LSTM): the scripted module holds the Parameter objects of the
+    moment it was scripted. A weight replaced by a new nn.Parameter on the eager module
+    afterwards is not seen (the eager module follows it, as nn.LSTM does); the scripted
+    module must be scripted again. Found by the suite's parameter-identity check.
+    """
+    lstm = nn.LSTM(3, 5).eval()
+    scripted = torch.jit.script(lstm)
+    x = torch.randn(4, 2, 3)
+    lstm.weight_ih_l0 = nn.Parameter(torch.randn(20, 3))
+    with torch.no_grad():
+        eager, kept = lstm(x)[0], scripted.forward__0(x, None)[0]
+    assert (eager - kept).abs().max() > 1e-3

@@ -60,6 +60,12 @@ class ExportedLSTM(TransformedLSTM):
             "aten.lstm decomposition traced by export) where nn.LSTM raises RuntimeError; "
             "no upstream issue found (context: https://github.com/pytorch/pytorch/issues/50192)"
         ),
+        "parameter-identity": (
+            "a limitation of this adapter, not of torch.export: it re-exports when a weight "
+            "is updated in place (its cache key is the flat weights' versions and "
+            "addresses), but a weight replaced by a new nn.Parameter, reparametrized or "
+            "pruned after the first call keeps the exported program of the old one"
+        ),
     }
 
     def __init__(self, *args, **kwargs):

@@ -44,6 +44,12 @@ class ScriptedLSTM(TransformedLSTM):
             "nn.LSTM's ValueError for 1-D/4-D input is raised inside the TorchScript "
             f"interpreter and surfaces as torch.jit.Error, a RuntimeError ({_ISSUE_54612})"
         ),
+        "parameter-identity": (
+            "torch.jit.script keeps the Parameter objects the module had when it was "
+            "scripted: a weight replaced by a new nn.Parameter, reparametrized or pruned on "
+            "the eager module afterwards is not what the scripted module computes with "
+            "(tests/test_findings.py::test_script_keeps_the_parameters_it_was_scripted_with)"
+        ),
     }
 
     def __init__(self, *args, **kwargs):
