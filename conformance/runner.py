@@ -49,7 +49,7 @@ from spec.capabilities import BEYOND_CORE, FEATURES, supported
 from spec.errors import ImplementationError, NotApplicable, Violation, qualified_name
 from spec.harness import Subject
 from spec.invariants import Invariant
-from spec.strategies import BOUNDARY_SIZES, Draws, cases
+from spec.strategies import BOUNDARY_SIZES, Draws, cases, dtype_cases
 from spec.vocabulary import Status
 
 
@@ -169,17 +169,21 @@ DECISIVE_FROM_EXAMPLES = 25
 def _play_decisive(subject: Subject, invariant: Invariant, settings: Settings,
                    seed: int | None, caps: frozenset[str], check: Callable) -> None:
     """Check the invariant's decisive cases (or play its decisive programs), which random
-    draws reach only now and then. A failing case is followed by a search narrowed to its
-    region (its large dimension, form, bias and initial state), which hypothesis shrinks
-    to the smallest failing size; the case itself is reported if that search misses."""
-    if invariant.decisive is None or settings.max_examples < DECISIVE_FROM_EXAMPLES:
+    draws reach only now and then, and one plain case per dtype (``dtype_cases``). A
+    failing case is followed by a search narrowed to its region (its large dimension,
+    form, dtype, bias and initial state), which hypothesis shrinks to the smallest failing
+    case; the case itself is reported if that search misses."""
+    if settings.max_examples < DECISIVE_FROM_EXAMPLES:
         return
     if invariant.machine is not None:
         machine = invariant.machine(subject)
-        for program in invariant.decisive(invariant, caps):
+        for program in invariant.decisive(invariant, caps) if invariant.decisive else ():
             _play(machine, program)
         return
-    for case in invariant.decisive(invariant, caps):
+    decisive = invariant.decisive(invariant, caps) if invariant.decisive else []
+    if invariant.extra is None and not invariant.draws.large:
+        decisive += dtype_cases(caps, invariant.draws)  # drawn dtypes are not spread evenly
+    for case in decisive:
         try:
             check(case)
         except UnsatisfiedAssumption:  # a case the implementation declines

@@ -407,3 +407,37 @@ def boundary_cases(supported: Iterable[str], draws: Draws) -> list[Case]:
                 hx=make_state(config, N, seed, dtype) if has_state else None, form=form,
                 lengths=lengths, training=draws.training, weight_seed=seed))
     return found
+
+
+def dtype_cases(supported: Iterable[str], draws: Draws) -> list[Case]:
+    """One plain, small case per dtype that ``draws`` allows and the implementation
+    supports: what every run checks in each dtype, since drawn examples are not spread
+    evenly (a run of 25 can draw no float64 at all). The case is the simplest that
+    ``draws`` permits (its first form, its fewest layers, a batch of two), with whatever
+    the draws require (both directions, projections, dropout in training, a state)."""
+    supported = frozenset(supported)
+    forms = [f for f in draws.forms if f == Form.BATCHED or f in supported]
+    if not forms:
+        return []
+    form = forms[0]
+    layers = draws.min_layers
+    bidi = draws.bidirectional is True
+    hidden = 3
+    config = LSTMConfig(input_size=2, hidden_size=hidden, num_layers=layers,
+                        bias=draws.bias is not False, batch_first=draws.batch_first is True,
+                        dropout=0.5 if draws.dropout is True else 0.0, bidirectional=bidi,
+                        proj_size=2 if draws.proj is True else 0)
+    L = max(draws.min_seq_len, min(3, draws.max_seq_len))
+    N = 1 if form == Form.UNBATCHED else min(2, draws.max_batch)
+    lengths = (L,) + (max(1, L - 1),) * (N - 1) if form == Form.PACKED else None
+    found = []
+    for name in draws.dtypes:
+        if name not in supported:
+            continue
+        dtype, seed = DTYPES[name], len(found) + 11
+        found.append(Case(
+            config=config, dtype=dtype, weights=make_weights(config, seed, 1.0, dtype),
+            x=make_input(config, L, N, seed, 1.0, dtype),
+            hx=make_state(config, N, seed, dtype) if draws.initial_state is True else None,
+            form=form, lengths=lengths, training=draws.training, weight_seed=seed))
+    return found
