@@ -85,14 +85,15 @@ DROPOUT_DISTRIBUTION = ("dropout-scale", "dropout-kept-fraction", "dropout-fresh
 
 RULES: tuple[Rule, ...] = (
     # The module contract (spec/invariants/module.py): each check key names its class.
-    includes("strided", ("strided-view",),
+    includes("strided", ("strided-view", "finite"),
              "Memory layout: the input or (h0, c0) is read as if it were contiguous (a raw "
              "pointer with dense strides), so a transposed, sliced, strided or expanded view "
              "is read wrong. Call .contiguous() (or honour the strides) before the kernel."),
-    includes("grad-mode", ("grad-mode", "inference-then-train"),
+    only("grad-mode", ("grad-mode", "inference-then-train"),
              "Autograd modes: another code path under no_grad or inference_mode (approximate "
              "or fused), or something cached under inference_mode (an inference tensor) that "
-             "a later call with grad cannot save for backward."),
+             "a later call with grad cannot save for backward.",
+         also=COLLATERAL + ("grad-modes",)),
     includes("frozen-weights", ("frozen-input-gradient", "gradient-lost"),
              "Frozen weights: with no parameter requiring grad, the forward pass runs without "
              "autograd (torch.no_grad() or detached), so the input and state lose their "
@@ -101,7 +102,11 @@ RULES: tuple[Rule, ...] = (
              "Dropout as a distribution: the kept elements must be scaled by 1/(1-p), kept "
              "with probability 1-p (not p), with a fresh mask on every call (from torch's "
              "generator, if it does not declare seeded_dropout unsupported).",
-         also=("dropout-distribution", "lifecycle", "lifecycle-dropout")),
+         also=("dropout-distribution",)),
+    includes("lifecycle", ("dropout-inactive",),
+             "In training, nothing is dropped: the module does not follow train() after a "
+             "call in eval mode (the mode read once, or a cached graph or session keeping the "
+             "mode it was made in)."),
     includes("state-dict", ("strict-loading", "non-strict-report", "state-dict-keys",
                             "state-dict-values", "state-dict-round-trip"),
              "The state_dict contract: state_dict() must use nn.LSTM's keys, shapes and "
@@ -111,9 +116,10 @@ RULES: tuple[Rule, ...] = (
              "Parameters read from a reference captured at construction (or a copy made "
              "once): read the module's attributes at every call, so that a new Parameter, "
              "torch.nn.utils.parametrize or prune is what it computes with."),
-    includes("empty-batch", ("empty-batch-answered",),
+    only("empty-batch", ("empty-batch-answered",),
              "An empty batch: a reshape, split or concatenation over the batch that fails "
-             "for N = 0; nn.LSTM returns empty results."),
+             "for N = 0; nn.LSTM returns empty results.",
+         also=COLLATERAL + ("empty-batch",)),
     includes("output-ownership", ("output-overwritten", "output-aliases"),
              "Output ownership: a returned tensor is a buffer the module writes again (a "
              "static output of a replayed graph, a reused workspace), or a view of the "
@@ -276,6 +282,9 @@ def case_features(case: dict | None) -> set[str]:
     used |= {"dropout"} if case.get("training") and (case.get("dropout") or 0) > 0 \
         and (case.get("num_layers") or 1) > 1 else set()
     used |= {"batch>1"} if (case.get("batch") or 1) > 1 else set()
+    used |= {"strided"} if case.get("layout", "dense") != "dense" else set()
+    used |= {"no_grad"} if case.get("grad_mode", "grad") != "grad" else set()
+    used |= {"frozen_weights"} if case.get("frozen", "none") != "none" else set()
     return used
 
 
@@ -645,7 +654,14 @@ EVIDENCE_BEFORE = "precision"
 
 
 def contradicted(rule_id: str, text: str, ev: Evidence) -> bool:
-    """Whether the evidence contradicts a rule's cause (``NEEDS``, ``BLAMES_OUTPUT``)."""
+    """Whether the evidence contradicts a rule's cause (``NEEDS``, ``BLAMES_OUTPUT``, and
+    memory layout: blamed only when every failing case was a view, and then nothing else
+    that non-finite values would suggest is)."""
+    every_case_a_view = "strided" in (ev.common or set())
+    if rule_id == "strided" and not every_case_a_view:
+        return True
+    if rule_id == "overflow" and every_case_a_view:
+        return True
     need = NEEDS.get(rule_id)
     if need is not None and (ev.some or ev.condition is not None) and not ev.has(need):
         return True

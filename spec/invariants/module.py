@@ -120,15 +120,21 @@ def strided_views(subject: Subject, case: Case) -> None:
              "(open-mmlab/mmsegmentation#3499)"),
 )
 def grad_modes(subject: Subject, case: Case) -> None:
-    module = subject.module_for(case)
-    with_grad = subject.call(module, case)
+    # Each mode on a fresh module and fresh tensors: what lives across calls is the
+    # lifecycle's business, and would otherwise read here as a difference of modes.
+    def fresh_call(mode: GradMode, frozen: Frozen = Frozen.NONE):
+        mine = case.replace(grad_mode=mode, frozen=frozen, x=case.x.clone(),
+                            hx=tuple(s.clone() for s in case.hx))
+        return subject.call(subject.module_for(mine), mine)
+
+    with_grad = fresh_call(GradMode.GRAD)
     for mode in (GradMode.NO_GRAD, GradMode.INFERENCE):
-        other = subject.call(module, case.replace(grad_mode=mode))
-        compare_all(other.triple, with_grad.triple, case, f"under {mode} vs with grad",
-                    check="grad-mode")
-    frozen = subject.module_for(case.replace(frozen=Frozen.ALL))
-    compare_all(subject.call(frozen, case).triple, with_grad.triple, case,
+        compare_all(fresh_call(mode).triple, with_grad.triple, case,
+                    f"under {mode} vs with grad", check="grad-mode")
+    compare_all(fresh_call(GradMode.GRAD, Frozen.ALL).triple, with_grad.triple, case,
                 "with every weight frozen vs trainable", check="grad-mode")
+    module = subject.module_for(case)
+    frozen = subject.module_for(case.replace(frozen=Frozen.ALL))
 
     R = None
     grads = []
@@ -182,7 +188,7 @@ def grad_modes(subject: Subject, case: Case) -> None:
     decisive=at_largest_sizes,
 )
 def gradients_at_scale(subject: Subject, case: Case) -> None:
-    compare_gradients(subject, case, check="gradient-at-scale")
+    compare_gradients(subject, case, check="gradient-at-scale", forward_check="oracle-at-scale")
 
 
 # -- dropout as a distribution ---------------------------------------------------------
@@ -267,6 +273,10 @@ def dropout_distribution(subject: Subject, case: Case) -> None:
     masks = []
     for _ in range(DROPOUT_CALLS):
         ratio = _what_reached_layer_1(subject.call(module, readout).output) / undropped
+        if ((ratio[usable] - 1).abs() <= DROPOUT_BAND).all():
+            raise Violation(f"dropout p={p}: after eval() then train(), a training call dropped "
+                            "nothing and scaled nothing: it computed as in eval mode",
+                            {"check": "dropout-inactive", "quantity": "mask"})
         masks.append(_mask(ratio, usable, p))
     n = int(usable.sum()) * len(masks)
     if p < 1.0:

@@ -44,9 +44,12 @@ def gradients(subject: Subject, case: Case) -> None:
     compare_gradients(subject, case, check="gradient")
 
 
-def compare_gradients(subject: Subject, case: Case, *, check: str) -> None:
+def compare_gradients(subject: Subject, case: Case, *, check: str,
+                      forward_check: str | None = None) -> None:
     """The gradients of one call of ``subject`` on ``case`` against the float64 oracle's:
-    input, h0, c0 and every parameter under nn.LSTM's names that requires grad."""
+    input, h0, c0 and every parameter under nn.LSTM's names that requires grad. With
+    ``forward_check``, the results themselves are compared first (under that key), so that
+    a wrong forward pass does not read as a wrong backward one."""
     module = subject.module_for(case)
     params = dict(module.named_parameters()) if hasattr(module, "named_parameters") else {}
     present = [n for n in case.weights if n in params]
@@ -75,6 +78,10 @@ def compare_gradients(subject: Subject, case: Case, *, check: str) -> None:
     ref_hx = tuple(s.detach().double().requires_grad_(True) for s in case.hx)
     lengths = case.lengths if case.form == Form.PACKED else None
     ref = lstm_forward(case.config, ref_w, ref_x, ref_hx, lengths)
+    if forward_check is not None:
+        compare_all(r.triple, tuple(t.detach() for t in ref), case, "vs the float64 oracle",
+                    check=forward_check,
+                    within=tolerance.accuracy(case.dtype, case.magnitude, case.seq_len))
     ref_loss = sum((t * w).sum() for t, w in zip(ref, R, strict=True))
     expected = torch.autograd.grad(ref_loss, [ref_x, *ref_hx, *(ref_w[n] for n in named)],
                                    allow_unused=True)
