@@ -85,7 +85,7 @@ DROPOUT_DISTRIBUTION = ("dropout-scale", "dropout-kept-fraction", "dropout-fresh
 
 RULES: tuple[Rule, ...] = (
     # The module contract (spec/invariants/module.py): each check key names its class.
-    includes("strided", ("strided-view", "finite"),
+    includes("strided", ("strided-view",),
              "Memory layout: the input or (h0, c0) is read as if it were contiguous (a raw "
              "pointer with dense strides), so a transposed, sliced, strided or expanded view "
              "is read wrong. Call .contiguous() (or honour the strides) before the kernel."),
