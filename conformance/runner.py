@@ -49,7 +49,7 @@ from spec.capabilities import BEYOND_CORE, FEATURES, supported
 from spec.errors import ImplementationError, NotApplicable, Violation, qualified_name
 from spec.harness import Subject
 from spec.invariants import Invariant
-from spec.strategies import BOUNDARY_SIZES, Draws, cases, dtype_cases
+from spec.strategies import BOUNDARY_SIZES, Draws, dtype_cases
 from spec.vocabulary import Status
 
 
@@ -183,13 +183,15 @@ def _play_decisive(subject: Subject, invariant: Invariant, settings: Settings,
     decisive = invariant.decisive(invariant, caps) if invariant.decisive else []
     if invariant.extra is None and not invariant.draws.large:
         decisive += dtype_cases(caps, invariant.draws)  # drawn dtypes are not spread evenly
-    for case in decisive:
+    for drawn in decisive:  # a case, or (case, extra) for a check that draws more
+        case = drawn[0] if isinstance(drawn, tuple) else drawn
         try:
-            check(case)
+            check(drawn)
         except UnsatisfiedAssumption:  # a case the implementation declines
             continue
         except (Violation, ImplementationError) as exc:
-            narrowed = given(cases(supported=caps, draws=_region(invariant, case)))(check)
+            region = dataclasses.replace(invariant, draws=_region(invariant, case))
+            narrowed = given(region.strategy(caps))(check)
             if seed is not None:
                 narrowed = hypothesis_seed(seed)(narrowed)
             Settings(settings, database=None)(narrowed)()

@@ -273,7 +273,8 @@ def tours(invariant, supported: frozenset[str]) -> list[list[tuple[str, dict]]]:
     transition that changes what a module must compute, between calls on both sides of it.
 
     * training to eval and back on two layers where dropout acts;
-    * a backward pass and an optimizer step, then a call; new weights, then a call;
+    * a backward pass, then a call (gradients accumulating); a backward pass and an
+      optimizer step, then a call; new weights, then a call;
     * ``.to(float64)`` and back, with calls between;
     * another batch size and sequence length, and back;
     * calls under ``no_grad`` and ``inference_mode``, then one with grad and backward().
@@ -298,6 +299,7 @@ def tours(invariant, supported: frozenset[str]) -> list[list[tuple[str, dict]]]:
                          call(), ("set_mode", {"training": True}), call(),
                          ("set_mode", {"training": False}), call()])
     if "autograd" in supported:
+        programs.append([build(plain), call(backward=True), call(seed=3)])
         programs.append([build(plain), call(backward=True), ("optimizer_step", {"lr": 0.5}),
                          call()])
     programs.append([build(plain), call(), ("load_new_weights", {"seed": 3, "scale": 3.0}),

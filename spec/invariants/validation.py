@@ -14,6 +14,7 @@ from spec.case import Case
 from spec.errors import ImplementationError, Violation, qualified_name
 from spec.harness import Subject
 from spec.invariants.registry import invariant
+from spec.strategies import dtype_cases
 from spec.vocabulary import Form
 
 #: Malformed calls: (what, how to make it from a good batched call, exception type, the
@@ -48,6 +49,8 @@ BAD_INPUTS = {
     extra=lambda case: st.sampled_from(sorted(BAD_INPUTS)),
     catches=("wrong input_size accepted (pytorch#114874)",
              "bad hx accepted for packed input (pytorch#195803)"),
+    decisive=lambda inv, supported: [(case, kind) for kind in sorted(BAD_INPUTS)
+                                     for case in dtype_cases(supported, inv.draws)[:1]],
 )
 def bad_input_raises(subject: Subject, case: Case, kind: str) -> None:
     make, expected, message = BAD_INPUTS[kind]
