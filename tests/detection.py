@@ -1,6 +1,7 @@
 """Detection across run seeds: how often a run catches each seeded defect, and how soon.
 
-For each defect of ``tests/defects`` and each run seed, the checks its declaration names
+For each defect of ``tests/defects`` (the held-out ones of the hint measurement too) and
+each run seed, the checks its declaration names
 (``catches``) run as ``pytest conformance`` runs them at the chosen profile (that seed for
 hypothesis and for torch's generator, decisive cases included, no example database),
 without shrinking, which a verdict does not need. A run that fails (or errs on) any of
@@ -61,9 +62,10 @@ def main() -> None:
                         help="only these defects (class names); default: every one")
     args = parser.parse_args()
 
-    from tests.defects import DEFECTS
+    from tests.defects import DEFECTS, HELDOUT_DEFECTS
 
-    chosen = [d for d in DEFECTS if not args.defects or d.__name__ in args.defects]
+    everyone = DEFECTS + tuple(d for d in HELDOUT_DEFECTS if getattr(d, "catches", None))
+    chosen = [d for d in everyone if not args.defects or d.__name__ in args.defects]
     start = time.perf_counter()
     tasks = [(d.__name__, args.profile, seed) for d in chosen for seed in range(args.seeds)]
     with ProcessPoolExecutor(args.jobs) as pool:
