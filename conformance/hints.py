@@ -89,11 +89,6 @@ RULES: tuple[Rule, ...] = (
              "Memory layout: the input or (h0, c0) is read as if it were contiguous (a raw "
              "pointer with dense strides), so a transposed, sliced, strided or expanded view "
              "is read wrong. Call .contiguous() (or honour the strides) before the kernel."),
-    only("grad-mode", ("grad-mode", "inference-then-train"),
-             "Autograd modes: another code path under no_grad or inference_mode (approximate "
-             "or fused), or something cached under inference_mode (an inference tensor) that "
-             "a later call with grad cannot save for backward.",
-         also=COLLATERAL + ("grad-modes",)),
     includes("frozen-weights", ("frozen-input-gradient", "gradient-lost"),
              "Frozen weights: with no parameter requiring grad, the forward pass runs without "
              "autograd (torch.no_grad() or detached), so the input and state lose their "
@@ -107,15 +102,17 @@ RULES: tuple[Rule, ...] = (
              "In training, nothing is dropped: the module does not follow train() after a "
              "call in eval mode (the mode read once, or a cached graph or session keeping the "
              "mode it was made in)."),
-    includes("state-dict", ("strict-loading", "non-strict-report", "state-dict-keys",
-                            "state-dict-values", "state-dict-round-trip"),
+    only("state-dict", ("strict-loading", "non-strict-report", "state-dict-keys",
+                        "state-dict-values", "state-dict-round-trip"),
              "The state_dict contract: state_dict() must use nn.LSTM's keys, shapes and "
              "layout, and load_state_dict must refuse (strict) or report (strict=False) "
-             "missing, unexpected and wrongly shaped keys, as nn.Module's does."),
-    includes("parameter-identity", ("parameter-followed",),
+             "missing, unexpected and wrongly shaped keys, as nn.Module's does.",
+         also=COLLATERAL + ("state-dict",)),
+    only("parameter-identity", ("parameter-followed",),
              "Parameters read from a reference captured at construction (or a copy made "
              "once): read the module's attributes at every call, so that a new Parameter, "
-             "torch.nn.utils.parametrize or prune is what it computes with."),
+             "torch.nn.utils.parametrize or prune is what it computes with.",
+         also=COLLATERAL + ("parameter-identity",)),
     only("empty-batch", ("empty-batch-answered",),
              "An empty batch: a reshape, split or concatenation over the batch that fails "
              "for N = 0; nn.LSTM returns empty results.",
@@ -139,7 +136,9 @@ RULES: tuple[Rule, ...] = (
          "call (or per batch size), the train/eval mode read once, or state carried from "
          "one call into the next after backward. Refresh what you cache when the weights "
          "(parameters' _version), the mode or the dtype change.",
-         also=("lifecycle-call", "lifecycle-dropout", "lifecycle-gradient", "near-miss")),
+         also=("lifecycle-call", "lifecycle-dropout", "lifecycle-gradient", "near-miss",
+               "parameter-identity", "parameter-followed", "dropout-distribution",
+               "dropout-inactive")),
     only("block-boundary", ("block-boundaries",),
          "A tile or chunk boundary: the partial last tile of hidden units or input "
          "features, a time chunk that does not carry the state, or a batch split reading "
@@ -182,6 +181,11 @@ RULES: tuple[Rule, ...] = (
              "State leaking from one call into the next: the module keeps h/c, a cache or a "
              "counter between calls."),
     includes("dropout-eval", ("dropout-eval",), "Dropout is active in eval mode."),
+    # After the rules of what lives across calls, which also differs between modes.
+    includes("grad-mode", ("grad-mode", "inference-then-train"),
+             "Autograd modes: another code path under no_grad or inference_mode (approximate "
+             "or fused), or something cached under inference_mode (an inference tensor) that "
+             "a later call with grad cannot save for backward."),
     only("dropout-placement", ("dropout-train-structure",),
          "Dropout is applied after the last layer, or to h_n/c_n; it belongs only between "
          "layers.", also=("dropout-last-layer", "dropout-first-layer", "dropout-one-layer",
