@@ -10,6 +10,7 @@ hypothesis: a kernel author can run it under a debugger. The run writes the scri
 
 from __future__ import annotations
 
+import pprint
 import re
 from pathlib import Path
 
@@ -27,22 +28,13 @@ It needs lstm-conformance and {impl}'s distribution installed; nothing else.
 import torch
 
 from conformance.discovery import load, registered
-from spec.case import Case
-from spec.config import LSTMConfig
 from spec.harness import Subject
 from spec.invariants import by_id
-from spec.strategies import (DTYPES, INPUT_SCALES, WEIGHT_SCALES, make_input, make_state,
-                             make_weights)
+from spec.strategies import rebuild_case
 
-config = LSTMConfig({config})
-dtype = DTYPES[{dtype!r}]
-seed, seq_len, batch = {seed}, {seq_len}, {batch}
-weights = make_weights(config, seed, WEIGHT_SCALES[{weight_scale!r}], dtype)
-x = make_input(config, seq_len, batch, seed, INPUT_SCALES[{input_scale!r}][dtype], dtype)
-hx = {hx}
-case = Case(config, dtype, weights, x, hx, form={form!r}, lengths={lengths},
-            enforce_sorted={enforce_sorted}, training={training}, weight_seed=seed,
-            weight_scale={weight_scale!r}, input_scale={input_scale!r})
+# The counterexample, made again from its seed and scales (and called with its memory
+# layout, autograd mode and frozen weights, as the check called it).
+case = rebuild_case({description})
 
 implementation = load(registered()[{impl!r}])[0]
 reference = Subject("torch.nn.LSTM", torch.nn.LSTM)
@@ -70,10 +62,6 @@ def script_for(impl: str, invariant_id: str, failure: dict, path: str) -> str | 
     case = counterexample.get("case")
     if not isinstance(case, dict) or "weight_seed" not in case or counterexample.get("steps"):
         return None
-    config_fields = ("input_size", "hidden_size", "num_layers", "bias", "batch_first",
-                     "dropout", "bidirectional", "proj_size")
-    config = ", ".join(f"{k}={case[k]!r}" for k in config_fields)
-    lengths = case.get("lengths")
     extra = counterexample.get("extra")
     if extra is None and _needs_extra(invariant_id):
         return None  # a script without the check's extra draw would only raise TypeError
@@ -81,13 +69,8 @@ def script_for(impl: str, invariant_id: str, failure: dict, path: str) -> str | 
         extra = tuple(extra)
     message = str(failure.get("message") or "").strip().splitlines()[0][:500]
     return TEMPLATE.format(
-        impl=impl, invariant=invariant_id, message=message, path=path, config=config,
-        dtype=case["dtype"], seed=case["weight_seed"], seq_len=case["seq_len"],
-        batch=case["batch"], weight_scale=case["weight_scale"],
-        input_scale=case["input_scale"],
-        hx="make_state(config, batch, seed, dtype)" if case.get("initial_state") else "None",
-        form=case["form"], lengths=None if lengths is None else tuple(lengths),
-        enforce_sorted=bool(case.get("enforce_sorted")), training=bool(case.get("training")),
+        impl=impl, invariant=invariant_id, message=message, path=path,
+        description=pprint.pformat(case, indent=4, width=88, sort_dicts=False),
         extra="" if extra is None else f", {extra!r}")
 
 

@@ -214,3 +214,27 @@ def test_cannot_run_is_said_of_several_checks_never_of_one():
     three = _entry({i: _failed("boom", [], kind="k") for i in
                     ("matches-oracle", "bounds", "zero-weights")})
     assert three["headline"].startswith("Cannot run its simplest case: all 3 checks that ran")
+
+
+def test_the_script_of_a_failure_on_views_calls_with_the_views(tmp_path):
+    """The script rebuilds the whole case, layout included (``spec.strategies.rebuild_case``):
+    a failure that shows only on non-contiguous input still fails there."""
+    from tests.defects.module import InputReadWithDenseStrides
+
+    outcome = _check(InputReadWithDenseStrides, "strided-views")
+    failure = next(f for f in outcome.failures if f["status"] == "failed")
+    assert failure["counterexample"]["case"]["layout"] != "dense"
+    source = script_for("dense-strides", "strided-views", failure, "x.py")
+    source = source.replace('load(registered()[\'dense-strides\'])[0]',
+                            'Subject("dense-strides", InputReadWithDenseStrides)')
+    source = source.replace("import torch\n", "import torch\nfrom tests.defects.module import "
+                            "InputReadWithDenseStrides\n", 1)
+    path = tmp_path / "repro.py"
+    path.write_text(source)
+    proc = subprocess.run([sys.executable, str(path)], capture_output=True, text=True,
+                          timeout=120, cwd=str(__import__("pathlib").Path(__file__).parents[1]),
+                          env={**__import__("os").environ, "PYTHONPATH": "."})
+    # On the dense copy this defect is exact: a failure here means the view was rebuilt
+    # (it reads NaN from the memory the view skips, or the check compares view and copy).
+    assert proc.returncode != 0 and "Violation" in proc.stderr, proc.stdout + proc.stderr
+    assert "non-finite" in proc.stderr or "strided-view" in proc.stderr, proc.stderr
