@@ -8,7 +8,8 @@ from spec.harness import Subject
 
 def test_the_probe_calls_the_simplest_case_once():
     seen = []
-    assert probe_simplest(Subject("torch-lstm", TorchLSTM), lambda case, _: seen.append(case)) is None
+    subject = Subject("torch-lstm", TorchLSTM)
+    assert probe_simplest(subject, lambda case, _: seen.append(case)) is None
     assert len(seen) == 1
     case = seen[0]
     assert (case["input_size"], case["hidden_size"], case["num_layers"]) == (1, 1, 1)
@@ -22,4 +23,5 @@ def test_the_probe_names_what_the_simplest_call_raised():
         def forward(self, *args, **kwargs):
             raise RuntimeError("no kernel for this build")
 
-    assert probe_simplest(Subject("broken", Broken)) == "broken(input) raised RuntimeError: no kernel for this build"
+    why = probe_simplest(Subject("broken", Broken))
+    assert why == "broken(input) raised RuntimeError: no kernel for this build"
