@@ -18,7 +18,9 @@ as they appear in ``results.json``) is:
 * the names of what failed: invariant ids and the stable ``check`` keys of violations.
 
 Rules are data, tried in order; the first that fits gives the likely cause. An evidence
-rule (``EVIDENCE_RULES``) is a function of the evidence. A name rule (``RULES``) is keyed
+rule (``EVIDENCE_FIRST``, ``EVIDENCE_RULES``) is a function of the evidence; the first
+ones read errors under a feature, before any name rule, since where an error happened
+says nothing of its cause. A name rule (``RULES``) is keyed
 on invariant ids and check keys: an ``only`` rule fits when one of its names fails and
 nothing outside its group does (and something outside it was checked); an ``includes``
 rule whenever one of its names fails. Every rule is then held against the evidence: a rule
@@ -448,6 +450,8 @@ class Evidence:
     #: Whether every numeric failure of the whole implementation is a near miss (None:
     #: unknown): a near miss in one root cause beside far misses is no precision problem.
     everywhere_near: bool | None = None
+    #: The kinds of the errors (``error:raised:RuntimeError``, ``error:crash``, ...).
+    errors: set[str] = field(default_factory=set)
 
     def add(self, invariant_id: str, failure: dict) -> None:
         found = _mapping(failure.get("counterexample"))
@@ -456,6 +460,8 @@ class Evidence:
         self.names.add(invariant_id)
         if failure.get("status") != Status.FAILED:
             self.other += 1
+            if failure.get("status") == Status.ERROR and kind:
+                self.errors.add(kind)
             features = case_features(found.get("case"))
             self._features(features, failure)
             return
@@ -644,11 +650,49 @@ def _halves_swapped(ev: Evidence) -> str | None:
     return None
 
 
+def _fails_under_feature(ev: Evidence) -> str | None:
+    """Every failure an error (raised or crashed), only under a condition: a feature the
+    implementation does not implement. Where such errors happened says nothing of their
+    cause, so this comes before every rule keyed on names."""
+    if not ev.errors or ev.statuses != {Status.ERROR} or not ev.condition:
+        return None
+    raised = sorted({kind.rsplit(":", 1)[-1] for kind in ev.errors
+                     if kind.startswith("error:raised:") and kind.rsplit(":", 1)[-1]})
+    crashed = "error:crash" in ev.errors
+    if not raised and not crashed:
+        return None
+    what = " and ".join(filter(None, [
+        f"raises {', '.join(raised)}" if raised else "", "crashes" if crashed else ""]))
+    features = ", ".join(ev.condition)
+    declared = ", ".join(f'"{name}"' for name in ev.condition)
+    return (f"A feature the implementation does not implement: it {what} whenever a case "
+            f"has {features}, and runs otherwise. Implement it, or declare it unsupported "
+            f"(lstm_conformance_unsupported = frozenset({{{declared}}})) so that no check "
+            "draws it; the report then says what the rest does.")
+
+
+def _initial_state_misread(ev: Evidence) -> str | None:
+    """Wrong results exactly when the caller passes (h0, c0), from the first step on."""
+    if ev.condition != ["initial_state"] or Status.FAILED not in ev.statuses \
+            or "output" not in ev.wrong or 0 not in ev.steps.get("output", ()):
+        return None
+    return ("The initial state: the (h0, c0) a caller passes is ignored or misread (zeros "
+            "used instead, h0 and c0 swapped, the rows of another layer or direction, or "
+            "batch_first applied to it). The results are wrong from the first time step, and "
+            "only when an explicit (h0, c0) is given.")
+
+
+#: Rules read before any other: the evidence says plainly what the names would not.
+EVIDENCE_FIRST: tuple[tuple[str, Callable[[Evidence], str | None]], ...] = (
+    ("unsupported-feature", _fails_under_feature),
+)
+
 #: Rules that read the evidence: (class id, the text or None). They come after the name
 #: rules that say what failed outright (non-finite values, shapes, a missing tanh's bound,
 #: checks that fail only across calls, past block sizes or in the backward pass), before
 #: the rule with id ``EVIDENCE_BEFORE`` and those after it.
 EVIDENCE_RULES: tuple[tuple[str, Callable[[Evidence], str | None]], ...] = (
+    ("initial-state", _initial_state_misread),
     ("backward-direction", _backward_state),
     ("precision", _low_accuracy),
     ("backward-direction", _halves_swapped),
@@ -703,9 +747,11 @@ def likely_cause(ev: Evidence, checked: set[str],
     """``{"id", "text"}`` of the first rule that fits the evidence and that the evidence
     does not contradict; None when none does (``ev.summary()`` then says what it shows).
 
-    Evidence rules first; then the name rules on ``everything`` that failed in the
-    implementation (the pattern they were written for), when the rule's names fail in this
-    root cause; then the name rules on this root cause's names alone."""
+    In order: ``EVIDENCE_FIRST`` (errors under a feature); the name rules before
+    ``EVIDENCE_BEFORE``; ``EVIDENCE_RULES``; the remaining name rules. A name rule fits when
+    it matches ``everything`` that failed in the implementation (the pattern it was written
+    for) or this root cause's names alone, and one of its names fails in this root
+    cause."""
     failed = set(ev.names)
     if ev.near_miss:
         failed.add("near-miss")
@@ -718,6 +764,10 @@ def likely_cause(ev: Evidence, checked: set[str],
                 return {"id": rule.id, "text": rule.cause}
         return None
 
+    for rule_id, read in EVIDENCE_FIRST:
+        text = read(ev)
+        if text:
+            return {"id": rule_id, "text": text}
     found = by_name(RULES[:split])
     if found:
         return found

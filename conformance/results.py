@@ -259,6 +259,8 @@ def root_causes(entry: dict) -> list[dict]:
         kinds = {f.get("kind") for _, f in members}
         ev = hints.evidence_of(members)
         ev.everywhere_near = whole.near_miss
+        if widest:  # the group's condition, as the report states it, over any one member's
+            ev.condition = sorted(widest)
         n = len(checks)
         headline = f"{n} check{'s' if n > 1 else ''}"
         if condition:

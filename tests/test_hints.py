@@ -148,3 +148,42 @@ def test_h_n_equal_to_the_last_steps_output_is_seen_on_the_rebuilt_case():
     assert found == ["h_n[1] (backward) equals output[T-1]'s backward half"]
     assert _state_equals_output(_oracle_failure("h_n", h_n.tolist(), (h_n + 0.5).tolist(),
                                                 case)) == []
+
+
+def test_errors_under_a_feature_name_the_feature_and_the_declaration():
+    """Where an error happened (which checks) says nothing of its cause: errors that need a
+    feature name the feature, before any rule keyed on check names."""
+    from conformance.hints import evidence_of, likely_cause
+
+    def error(feature: str) -> dict:
+        return {"status": "error", "kind": "error:raised:NotImplementedError",
+                "message": "not implemented", "condition": {"features": [feature]},
+                "counterexample": {"case": {**BIDI, "bidirectional": False}}}
+
+    errors = [(i, error("bidirectional")) for i in ("batch-first", "stacked-layers")]
+    likely = likely_cause(evidence_of(errors, rebuild=False), ALL)
+    assert likely["id"] == "unsupported-feature"
+    assert 'frozenset({"bidirectional"})' in likely["text"]
+    # without a condition (it raises on every kind of case) nothing says which feature
+    anywhere = [(i, {**f, "condition": {"features": []}}) for i, f in errors]
+    assert (likely_cause(evidence_of(anywhere, rebuild=False), ALL) or {}).get("id") \
+        != "unsupported-feature"
+    # a wrong result beside the errors is not a missing feature
+    wrong = _oracle_failure("output", [[[0.1]]], [[[0.3]]], BIDI)
+    mixed = errors + [("matches-oracle", {**wrong, "condition": {"features": ["bidirectional"]}})]
+    assert (likely_cause(evidence_of(mixed, rebuild=False), ALL) or {}).get("id") \
+        != "unsupported-feature"
+
+
+def test_wrong_from_the_first_step_only_with_an_initial_state_is_the_initial_state():
+    from conformance.hints import evidence_of, likely_cause
+
+    case = {**BIDI, "bidirectional": False, "initial_state": True}
+    out, off = [[[0.1, 0.2]], [[0.3, 0.4]]], [[[0.15, 0.2]], [[0.32, 0.4]]]
+    failure = _oracle_failure("output", out, off, case, dims=["t", "batch", "feature"])
+    for condition, expected in ((["initial_state"], "initial-state"),
+                                (["batch_first", "initial_state"], None)):
+        ev = evidence_of([("matches-oracle", {**failure, "condition": {"features": condition}})],
+                         rebuild=False)
+        assert ((likely_cause(ev, ALL) or {}).get("id") == "initial-state") \
+            == (expected == "initial-state"), condition
