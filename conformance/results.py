@@ -298,8 +298,10 @@ CANNOT_RUN_CHECKS = 3
 
 
 class Collector:
-    def __init__(self, profile: str, seed: int | None, selection: dict, args: list[str]) -> None:
+    def __init__(self, profile: str, seed: int | None, selection: dict, args: list[str], *,
+                 device: str = "cpu", precision: dict | None = None) -> None:
         self.started = datetime.now(UTC)
+        self.device, self.precision = device, precision
         self.profile, self.seed, self.selection = profile, seed, selection
         self.command = "pytest " + " ".join(shlex.quote(a) for a in args)
         self.implementations: dict[str, dict] = {}
@@ -336,6 +338,7 @@ class Collector:
                                     .total_seconds(), 2),
                 "versions": versions(), "platform": platform.platform(),
                 "command": self.command, "selection": self.selection, "partial": partial,
+                "device": self.device, "precision": self.precision,
             },
             "invariants": [inv.describe() for inv in INVARIANTS],
             "implementations": dict(sorted(self.implementations.items())),
