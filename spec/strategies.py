@@ -61,7 +61,7 @@ BOUNDARY_SIZES = {
     "hidden_size": (9, 17, 33, 64, 65, 127, 129),
     "input_size": (9, 17, 33, 64, 65, 127, 129),
     "seq_len": (17, 33, 65, 129, 257),
-    "batch": (17, 33, 65),
+    "batch": (17, 33, 65, 129),
 }
 #: Production sizes, for the ``stress`` profile's checks (spec/invariants/stress.py):
 #: batches in the hundreds and past a thousand (ROCm's LSTM goes wrong above about 100 and
@@ -396,8 +396,8 @@ _SMALL = {"hidden_size": 4, "input_size": 3, "seq_len": 5, "batch": 3}
 def boundary_cases(supported: Iterable[str], draws: Draws) -> list[Case]:
     """The decisive cases of ``draws`` with ``large=True``: for each dimension, its largest
     boundary size (``BOUNDARY_SIZES``: hidden and input 129 hold a partial tile for every
-    tile size up to 128, 257 steps cross every time chunk up to 256, a batch of 65 splits
-    every way up to 64), in every input form, with everything that makes a bug there
+    tile size up to 128, 257 steps cross every time chunk up to 256, a batch of 129 splits
+    every way up to 128), in every input form, with everything that makes a bug there
     visible where the implementation supports it: a bias, an initial state, weights of
     nn.LSTM's own scale, two bidirectional layers, full precision. The others stay small.
     """
