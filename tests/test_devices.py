@@ -26,6 +26,7 @@ from tests.defects.devices import (
     STRESS_DEFECTS,
     BatchIndexWrapsPast256,
     CellResetPast65536Steps,
+    RecurrencePast1024UnitsDropped,
 )
 
 SEED = 0
@@ -128,6 +129,14 @@ def test_a_batch_wrong_past_256_is_missed_by_the_default_profile():
         assert outcome.status == "passed", (invariant_id, outcome.message)
 
 
+def test_a_recurrence_dropped_past_1024_units_is_caught_by_stress_at_1025():
+    outcome = _check(RecurrencePast1024UnitsDropped, "stress-hidden-size", at=STRESS)
+    assert outcome.status == "failed", outcome.message
+    assert {} in _caught(RecurrencePast1024UnitsDropped, outcome)
+    assert outcome.failures[0]["counterexample"]["case"]["hidden_size"] == 1025
+    assert _check(RecurrencePast1024UnitsDropped, "block-boundaries").status == "passed"
+
+
 @pytest.mark.slow
 def test_a_cell_reset_past_65536_steps_is_caught_by_stress_and_nothing_shorter():
     """Minutes: every case is 65,537 steps of a Python loop per direction (--run-slow)."""
@@ -169,3 +178,12 @@ def test_a_device_torch_cannot_reach_is_a_usage_error(conformance_run):
                           "-n", "0", timeout=120)
     assert run.returncode == 4, run.output[-3000:]  # pytest's usage error
     assert "--lstm-device no-such-device" in run.output
+
+
+def test_parametrize_with_checks_takes_a_device_and_the_profile_s_checks():
+    from conformance.checks import checks_for
+
+    checks = checks_for(torch.nn.LSTM, profile="stress", device="meta")
+    assert [c.invariant.id for c in checks] == [inv.id for inv in invariants_for("stress")]
+    assert {c.subject.device for c in checks} == {torch.device("meta")}
+    assert checks_for(torch.nn.LSTM)[0].subject.device == torch.device("cpu")

@@ -19,9 +19,9 @@ import torch
 from .base import ReferenceLSTM
 from .declare import Caught
 
-#: Where a kernel's batch index wraps (an 8-bit block index), and where a 16-bit step
-#: counter does.
-BATCH_WRAP, STEP_WRAP = 256, 65536
+#: Where a kernel's batch index wraps (an 8-bit block index), where a 16-bit step counter
+#: does, and how many hidden units of W_hh fit where a kernel keeps them.
+BATCH_WRAP, STEP_WRAP, RESIDENT_UNITS = 256, 65536, 1024
 
 PLACEMENT = Caught(check="device-placement")
 MISMATCH = Caught(check="device-mismatch-accepted")
@@ -104,5 +104,28 @@ class CellResetPast65536Steps(ReferenceLSTM):
         return outs + more, hs + more_h[1:], cs + more_c[1:]
 
 
+class RecurrencePast1024UnitsDropped(ReferenceLSTM):
+    """Hidden units past 1024 get no recurrent term ``W_hh h``.
+
+    Bug: a persistent kernel that keeps the rows of W_hh for 1024 units on chip, and for a
+    larger hidden size runs the rest without them (the class of kernels that change paths
+    for hidden sizes past their register or shared-memory limits). Caught by
+    stress-hidden-size (at hidden_size 1025); missed by every other check, whose largest
+    hidden size is ``spec.strategies.BOUNDARY_SIZES['hidden_size'][-1]``.
+    """
+
+    catches = {"stress-hidden-size": AT_PRODUCTION_SIZE}
+
+    def preactivation(self, x_t, h, w):
+        z = super().preactivation(x_t, h, w)
+        H = self.config.hidden_size
+        if H <= RESIDENT_UNITS:
+            return z
+        unit = torch.arange(4 * H, device=z.device) % H
+        recurrent = torch.nn.functional.linear(h, w["w_hh"])
+        return z - torch.where(unit >= RESIDENT_UNITS, recurrent, torch.zeros_like(recurrent))
+
+
 DEVICE_DEFECTS = (InputMovedToParameters, EmptyBatchOnDefaultDevice)
-STRESS_DEFECTS = (BatchIndexWrapsPast256, CellResetPast65536Steps)
+STRESS_DEFECTS = (BatchIndexWrapsPast256, RecurrencePast1024UnitsDropped,
+                  CellResetPast65536Steps)
