@@ -126,6 +126,7 @@ class Selection:
             loaded.load_error = str(exc)
         else:
             loaded.subject = subject.restricted(self.exclude).on(self.device)
+            info["device"] = str(loaded.subject.device)
             loaded.subject.observer = self._observer
             info.update(kind=kind, unsupported=sorted(subject.unsupported))
             framework = getattr(subject.factory, FRAMEWORK_ATTRIBUTE, None) \

@@ -187,3 +187,12 @@ def test_parametrize_with_checks_takes_a_device_and_the_profile_s_checks():
     assert [c.invariant.id for c in checks] == [inv.id for inv in invariants_for("stress")]
     assert {c.subject.device for c in checks} == {torch.device("meta")}
     assert checks_for(torch.nn.LSTM)[0].subject.device == torch.device("cpu")
+
+
+def test_a_backend_of_the_protocol_keeps_the_device_contract_on_meta():
+    """Its adapter hands the backend CPU arrays as before; on a device it refuses tensors
+    from another one as nn.LSTM does."""
+    from implementations.numpy_reference import NumpyReferenceLSTM
+
+    outcome = _check(NumpyReferenceLSTM, "device-mismatch-refused", "meta")
+    assert outcome.status == "passed", (outcome.message, outcome.counterexample)
