@@ -16,7 +16,8 @@ A failing check fails its test with the counterexample; a declared known failure
 ``xfail`` with its reason (an ``XPASS`` once fixed); a check the implementation cannot be
 given is skipped with the reason. No report is written unless ``report_dir`` is given.
 Checks run derandomized (the ``ci`` profile) unless told otherwise, so a CI run is
-repeatable.
+repeatable. ``device="cuda"`` builds and calls the implementation there (cases are made
+and judged on the CPU, as with ``--lstm-device``).
 """
 
 from __future__ import annotations
@@ -28,12 +29,13 @@ from pathlib import Path
 import pytest
 
 from conformance.outcome import Outcome
-from conformance.profiles import profile_settings
+from conformance.profiles import invariants_for, profile_settings
 from conformance.runner import run_check
 from conformance.selection import declared_known_failures
 from spec.capabilities import declared_unsupported
 from spec.harness import Subject
-from spec.invariants import INVARIANTS, Invariant
+from spec.invariants import Invariant
+from spec.precision import policy
 from spec.protocol import backend_module, is_backend
 from spec.tolerance import declared_tolerance
 from spec.vocabulary import Status
@@ -51,6 +53,8 @@ class Check:
     tolerance: dict | None
     outcomes: dict
     report_dir: Path | None = None
+    #: How many checks the whole set holds (a report of fewer is partial).
+    of: int = 0
 
     def __call__(self) -> Outcome:
         __tracebackhide__ = True
@@ -89,13 +93,15 @@ class Check:
         from conformance.report import write_reports
         from conformance.results import Collector
 
+        device = str(self.subject.device)
         collector = Collector(self.profile, None, {"impl": [self.name], "keyword": None},
-                              ["parametrize_with_checks"])
+                              ["parametrize_with_checks"], device=device,
+                              precision=policy(device))
         collector.implementation(self.name, unsupported=sorted(self.subject.unsupported))
         for invariant_id, outcome in self.outcomes.items():
             collector.record(self.name, invariant_id, outcome)
         document = collector.document()
-        document["run"]["partial"] = len(self.outcomes) < len(INVARIANTS)
+        document["run"]["partial"] = len(self.outcomes) < self.of
         write_reports(self.report_dir, document)
 
     def __repr__(self) -> str:
@@ -104,29 +110,34 @@ class Check:
 
 def checks_for(implementation: object, *, name: str | None = None, profile: str = "ci",
                only: Iterable[str] | None = None,
-               report_dir: str | Path | None = None) -> list[Check]:
-    """One ``Check`` per invariant (or per id in ``only``) for ``implementation``."""
+               report_dir: str | Path | None = None, device: str = "cpu") -> list[Check]:
+    """One ``Check`` per invariant of ``profile`` (or per id in ``only``) for
+    ``implementation``, built and called on ``device``."""
     factory: Callable = backend_module(implementation) if is_backend(implementation) \
         else implementation
     name = name or getattr(implementation, "__name__", type(implementation).__name__)
-    subject = Subject(name, factory, declared_unsupported(factory))
-    known = declared_known_failures(factory, {inv.id for inv in INVARIANTS})
+    subject = Subject(name, factory, declared_unsupported(factory), device=device)
+    invariants = invariants_for(profile)
+    known = declared_known_failures(factory, {inv.id for inv in invariants})
     tolerance = declared_tolerance(factory)
     wanted = set(only) if only is not None else None
     outcomes: dict = {}
+    chosen = [inv for inv in invariants if wanted is None or inv.id in wanted]
     return [Check(name, subject, inv, profile, known.get(inv.id), tolerance, outcomes,
-                  Path(report_dir) if report_dir is not None else None)
-            for inv in INVARIANTS if wanted is None or inv.id in wanted]
+                  Path(report_dir) if report_dir is not None else None, len(invariants))
+            for inv in chosen]
 
 
 def parametrize_with_checks(implementation: object, *, name: str | None = None,
                             profile: str = "ci", only: Iterable[str] | None = None,
-                            report_dir: str | Path | None = None):
+                            report_dir: str | Path | None = None, device: str = "cpu"):
     """A ``pytest.mark.parametrize`` over every check of ``implementation``, as ``check``.
 
-    ``profile`` is one of quick, default, thorough, ci; ``only`` limits the invariants;
-    with ``report_dir``, results.json and index.html there hold every check run so far.
+    ``profile`` is one of quick, default, thorough, ci (or stress: the production-size
+    checks alone); ``only`` limits the invariants; with ``report_dir``, results.json and
+    index.html there hold every check run so far; ``device`` is where the implementation
+    is built and called (``--lstm-device``).
     """
     checks = checks_for(implementation, name=name, profile=profile, only=only,
-                        report_dir=report_dir)
+                        report_dir=report_dir, device=device)
     return pytest.mark.parametrize("check", checks, ids=[c.invariant.id for c in checks])

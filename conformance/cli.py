@@ -17,7 +17,8 @@ import json
 import sys
 from pathlib import Path
 
-PROFILES = ("quick", "default", "thorough", "ci")
+PROFILES = ("quick", "default", "thorough", "ci", "stress")
+TF32_CHOICES = ("torch-default", "on", "off")
 DISTRIBUTION = "lstm-conformance"
 
 
@@ -48,7 +49,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--lstm-impl", action="append", metavar="NAME",
                      help="check only this implementation (repeatable; default: all)")
     run.add_argument("--lstm-profile", choices=PROFILES, default="default",
-                     help="hypothesis effort (default: %(default)s; ci is derandomized)")
+                     help="hypothesis effort (default: %(default)s; ci is derandomized; "
+                          "stress runs only the production-size checks)")
+    run.add_argument("--lstm-device", default="cpu", metavar="DEVICE",
+                     help="the torch device the implementations run on (cpu, cuda, cuda:1, "
+                          "mps, ...; default: %(default)s); cases are made and judged on the CPU")
+    run.add_argument("--lstm-tf32", choices=TF32_CHOICES, default="torch-default",
+                     help="TF32 for float32 on CUDA (default: %(default)s, torch's own flags)")
     run.add_argument("--lstm-report-dir", metavar="DIR", default="reports",
                      help="where results.json, index.html and junit.xml go "
                           "(default: ./reports in the working directory)")
@@ -73,6 +80,7 @@ def _run(options: argparse.Namespace, passthrough: list[str]) -> int:
         args += ["--lstm-impl", name]
     for feature in options.lstm_exclude:
         args += ["--lstm-exclude", feature]
+    args += ["--lstm-device", options.lstm_device, "--lstm-tf32", options.lstm_tf32]
     return int(pytest.main([*args, *passthrough]))
 
 

@@ -34,8 +34,14 @@ OPTION_PROFILE = "--lstm-profile"
 OPTION_REPORT_DIR = "--lstm-report-dir"
 OPTION_LIST = "--lstm-list-impls"
 OPTION_EXCLUDE = "--lstm-exclude"
-OUR_OPTIONS = (OPTION_IMPL, OPTION_PROFILE, OPTION_REPORT_DIR, OPTION_LIST, OPTION_EXCLUDE)
-PROFILE_NAMES = ("quick", "default", "thorough", "ci")
+OPTION_DEVICE = "--lstm-device"
+OPTION_TF32 = "--lstm-tf32"
+OUR_OPTIONS = (OPTION_IMPL, OPTION_PROFILE, OPTION_REPORT_DIR, OPTION_LIST, OPTION_EXCLUDE,
+               OPTION_DEVICE, OPTION_TF32)
+PROFILE_NAMES = ("quick", "default", "thorough", "ci", "stress")
+#: What --lstm-tf32 does to torch's TF32 flags: leave them as torch sets them, or turn both
+#: (matrix products and cuDNN) on or off.
+TF32_CHOICES = ("torch-default", "on", "off")
 DEFAULT_TIMEOUT_S = 300
 # in xdist's workerinput: the controller's seed and crash dir; the same string as
 # conformance.session.WORKER_KEY, kept here so that deciding needs no import of the session
@@ -49,7 +55,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="check only this registered implementation (repeatable; default: all)")
     group.addoption(OPTION_PROFILE, dest="lstm_profile", default="default",
                     choices=PROFILE_NAMES,
-                    help="hypothesis effort: quick, default, thorough or ci (derandomized)")
+                    help="hypothesis effort: quick, default, thorough or ci (derandomized); "
+                    "stress runs only the production-size checks")
     group.addoption(OPTION_REPORT_DIR, dest="lstm_report_dir", default=None, metavar="DIR",
                     help="where results.json, index.html and junit.xml go "
                          "(default: reports/ in the working directory)")
@@ -58,6 +65,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(OPTION_EXCLUDE, action="append", dest="lstm_exclude", metavar="FEATURE",
                     default=[], help="leave out cases that need this capability (repeatable); "
                     "the reproduce commands of later failures use it")
+    group.addoption(OPTION_DEVICE, dest="lstm_device", default="cpu", metavar="DEVICE",
+                    help="the torch device the implementations are built and called on "
+                    "(cpu, cuda, cuda:1, mps, xpu, ...; default: cpu). Cases are made and "
+                    "judged on the CPU")
+    group.addoption(OPTION_TF32, dest="lstm_tf32", default="torch-default",
+                    choices=TF32_CHOICES,
+                    help="TF32 for float32 on CUDA: torch-default (cuDNN on, matmul off), "
+                    "on or off; the report records the flags in force")
 
 
 def _given(args: list[str], *options: str) -> bool:
@@ -189,7 +204,9 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
     if run is None:
         return None
     seed = "derandomized" if run.seed is None else f"seed {run.seed}"
-    return [f"lstm-conformance: profile {run.profile}, {seed}, report dir {run.report_dir}"]
+    return [f"lstm-conformance: profile {run.profile}, {seed}, device {run.device}, "
+            f"report dir {run.report_dir}",
+            f"lstm-conformance: precision policy: {run.precision_line()}"]
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

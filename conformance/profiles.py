@@ -1,7 +1,12 @@
-"""The hypothesis settings behind ``--profile``.
+"""The hypothesis settings behind ``--lstm-profile``, and which checks each profile runs.
 
 They are applied only to the conformance checks (never loaded globally), so a project's
 own hypothesis settings are untouched.
+
+The ``stress`` profile is apart: it runs only the checks at production sizes (the
+invariants registered with ``stress=True``, ``spec/invariants/stress.py``: batches past a
+thousand, hidden sizes past 1024, sequences past 65,536 steps), which take minutes, and
+every other profile leaves them out.
 """
 
 from __future__ import annotations
@@ -17,7 +22,13 @@ PROFILES = {
     "thorough": {"max_examples": 200},
     # CI: derandomized, so two runs give the same verdicts and counterexamples.
     "ci": {"max_examples": 25, "derandomize": True},
+    # Production sizes: few examples, each large (the checks' docstrings give their time).
+    # The decisive case at the largest size runs besides them (conformance.runner).
+    "stress": {"max_examples": 4},
 }
+
+#: The profile that runs the production-size checks, and only them.
+STRESS = "stress"
 
 _COMMON = dict(
     deadline=None,  # implementations may be slow; hangs are pytest-timeout's job
@@ -32,6 +43,13 @@ _COMMON = dict(
     # that the report shows.
     phases=tuple(p for p in Phase if p != Phase.explain),
 )
+
+
+def invariants_for(profile: str) -> list:
+    """The invariants a run at ``profile`` checks, in catalogue order."""
+    from spec.invariants import INVARIANTS
+
+    return [inv for inv in INVARIANTS if inv.stress == (profile == STRESS)]
 
 
 def profile_settings(name: str) -> settings:

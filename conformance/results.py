@@ -86,8 +86,15 @@ def _confined(result: dict) -> bool:
                and set(f["condition"]["features"]) & NOT_BASIC for f in failures)
 
 
+#: The device contract's checks: not applicable on the CPU because of where the run was
+#: made (``--lstm-device cpu``), not because of anything the implementation lacks, so they
+#: take nothing from its level there.
+DEVICE_CONTRACT = frozenset(inv.id for inv in INVARIANTS if inv.chapter == "device")
+
+
 def level(entry: dict) -> Level | None:
-    """``full``: conformant, nothing declared missing, known to fail or found not applicable;
+    """``full``: conformant, nothing declared missing, known to fail or found not applicable
+    (the device contract's checks on the CPU aside);
     ``partial``: conformant within the capabilities and known failures it declares;
     ``approximate``: conformant within a tolerance it declares itself; ``core``: not
     conformant, but every check that failed passes on core cases (one unidirectional
@@ -104,7 +111,8 @@ def level(entry: dict) -> Level | None:
         return Level.APPROXIMATE
     gaps = entry.get("unsupported") or any(
         r["status"] in (Status.NOT_APPLICABLE, Status.KNOWN_FAILURE)
-        or r.get("not_applicable_examples") for r in entry["results"].values())
+        or r.get("not_applicable_examples") for invariant_id, r in entry["results"].items()
+        if not (invariant_id in DEVICE_CONTRACT and r["status"] == Status.NOT_APPLICABLE))
     return Level.PARTIAL if gaps else Level.FULL
 
 
@@ -300,8 +308,10 @@ CANNOT_RUN_CHECKS = 3
 
 
 class Collector:
-    def __init__(self, profile: str, seed: int | None, selection: dict, args: list[str]) -> None:
+    def __init__(self, profile: str, seed: int | None, selection: dict, args: list[str], *,
+                 device: str = "cpu", precision: dict | None = None) -> None:
         self.started = datetime.now(UTC)
+        self.device, self.precision = device, precision
         self.profile, self.seed, self.selection = profile, seed, selection
         self.command = "pytest " + " ".join(shlex.quote(a) for a in args)
         self.implementations: dict[str, dict] = {}
@@ -338,6 +348,7 @@ class Collector:
                                     .total_seconds(), 2),
                 "versions": versions(), "platform": platform.platform(),
                 "command": self.command, "selection": self.selection, "partial": partial,
+                "device": self.device, "precision": self.precision,
             },
             "invariants": [inv.describe() for inv in INVARIANTS],
             "implementations": dict(sorted(self.implementations.items())),

@@ -49,7 +49,7 @@ from spec.capabilities import BEYOND_CORE, FEATURES, supported
 from spec.errors import ImplementationError, NotApplicable, Violation, qualified_name
 from spec.harness import Subject
 from spec.invariants import Invariant
-from spec.strategies import BOUNDARY_SIZES, Draws, dtype_cases
+from spec.strategies import Draws, dtype_cases
 from spec.vocabulary import Status
 
 
@@ -162,7 +162,9 @@ def _attempt(subject: Subject, invariant: Invariant, settings: Settings, seed: i
 
 #: Decisive cases and programs (``Invariant.decisive``) run in every check of a profile of at
 #: least this many examples (default, thorough, ci), after the drawn ones have passed; the
-#: quick profile is a smoke test and leaves them to chance.
+#: quick profile is a smoke test and leaves them to chance. A check at production sizes
+#: (``Invariant.stress``) draws few examples, each large, and always runs its decisive case
+#: at the largest size.
 DECISIVE_FROM_EXAMPLES = 25
 
 
@@ -173,7 +175,7 @@ def _play_decisive(subject: Subject, invariant: Invariant, settings: Settings,
     failing case is followed by a search narrowed to its region (its large dimension,
     form, dtype, bias and initial state), which hypothesis shrinks to the smallest failing
     case; the case itself is reported if that search misses."""
-    if settings.max_examples < DECISIVE_FROM_EXAMPLES:
+    if settings.max_examples < DECISIVE_FROM_EXAMPLES and not invariant.stress:
         return
     if invariant.machine is not None:
         machine = invariant.machine(subject)
@@ -201,7 +203,7 @@ def _play_decisive(subject: Subject, invariant: Invariant, settings: Settings,
 def _region(invariant: Invariant, case) -> Draws:
     """The draws of ``invariant`` narrowed to the region of a decisive ``case``."""
     dims = [d for d in invariant.draws.large_dims
-            if BOUNDARY_SIZES[d][-1] == {"hidden_size": case.config.hidden_size,
+            if invariant.draws.sizes[d][-1] == {"hidden_size": case.config.hidden_size,
                                           "input_size": case.config.input_size,
                                           "seq_len": case.seq_len, "batch": case.batch}[d]]
     return dataclasses.replace(invariant.draws, large_dims=tuple(dims[:1]) or

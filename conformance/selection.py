@@ -55,10 +55,13 @@ class Loaded:
 
 
 class Selection:
-    def __init__(self, names: list[str] | None, exclude: list[str] = ()) -> None:
+    def __init__(self, names: list[str] | None, exclude: list[str] = (),
+                 device: str = "cpu") -> None:
         from spec.capabilities import FEATURES
 
         self.requested = names
+        #: ``--lstm-device``: where every implementation is built and called.
+        self.device = device
         self.exclude = frozenset(exclude)
         unknown = sorted(self.exclude - FEATURES.keys())
         if unknown:
@@ -89,6 +92,18 @@ class Selection:
                 "(README: Register your implementation).")
         return list(dict.fromkeys(self.requested))
 
+    def check_device(self) -> None:
+        """A device torch does not know, or cannot reach here, is a usage error before
+        anything runs (not one error per check)."""
+        import torch
+
+        try:
+            torch.empty(1, device=self.device)
+        except (RuntimeError, ValueError, AssertionError) as exc:
+            raise SelectionError(f"--lstm-device {self.device}: torch cannot make a tensor "
+                                 f"there ({str(exc).splitlines()[0]}). Name a device this "
+                                 "machine has (cpu, cuda, cuda:1, mps, xpu, ...).") from exc
+
     def load_all(self) -> dict[str, Loaded]:
         return {name: self.load(name) for name in self.names()}
 
@@ -110,7 +125,8 @@ class Selection:
         except (LoadError, ValueError) as exc:
             loaded.load_error = str(exc)
         else:
-            loaded.subject = subject.restricted(self.exclude)
+            loaded.subject = subject.restricted(self.exclude).on(self.device)
+            info["device"] = str(loaded.subject.device)
             loaded.subject.observer = self._observer
             info.update(kind=kind, unsupported=sorted(subject.unsupported))
             framework = getattr(subject.factory, FRAMEWORK_ATTRIBUTE, None) \

@@ -52,7 +52,9 @@ class ConformanceRun:
         self.report_dir = report_dir
         try:
             self.selection = Selection(config.getoption("lstm_impl"),
-                                       config.getoption("lstm_exclude"))
+                                       config.getoption("lstm_exclude"),
+                                       device=(worker or {}).get(
+                                           "device", config.getoption("lstm_device")))
         except SelectionError as exc:
             raise pytest.UsageError(str(exc)) from exc
         self.is_worker = worker is not None
@@ -61,10 +63,13 @@ class ConformanceRun:
             self.crash_watch = CrashWatch(Path(worker["crash_dir"]),
                                           config.workerinput["workerid"])
             self.timeout_given = worker.get("timeout_given", False)
+            self.tf32 = worker.get("tf32", "torch-default")
         else:
             self.seed = run_seed(profile, config.getoption("hypothesis_seed", None))
             self.crash_watch = CrashWatch()
             self.timeout_given = timeout_given(config)
+            self.tf32 = config.getoption("lstm_tf32")
+        set_tf32(self.tf32)
         self._blocked: dict[str, str | None] = {}
         self.collector = None
         self.document: dict | None = None
@@ -79,8 +84,13 @@ class ConformanceRun:
 
         selection = {"impl": self.selection.requested,
                      "keyword": self.config.getoption("keyword") or None}
+        try:
+            self.selection.check_device()
+        except SelectionError as exc:
+            raise pytest.UsageError(str(exc)) from exc
         self.collector = Collector(self.profile, self.seed, selection,
-                                   list(self.config.invocation_params.args))
+                                   list(self.config.invocation_params.args),
+                                   device=self.device, precision=self.precision())
         try:
             loaded = self.selection.load_all()
         except SelectionError as exc:
@@ -90,7 +100,23 @@ class ConformanceRun:
 
     def worker_input(self) -> dict:
         return {"seed": self.seed, "crash_dir": str(self.crash_watch.directory),
-                "timeout_given": self.timeout_given}
+                "timeout_given": self.timeout_given, "device": self.device,
+                "tf32": self.tf32}
+
+    @property
+    def device(self) -> str:
+        return self.selection.device
+
+    def precision(self) -> dict:
+        """The precision flags in force (``spec.precision.policy``)."""
+        from spec.precision import policy
+
+        return policy(self.device)
+
+    def precision_line(self) -> str:
+        from spec.precision import describe
+
+        return describe(self.precision())
 
     def timeout_for(self, impl: str) -> float | None:
         """The time limit of ``impl``'s checks: ``--timeout`` if given on the command line,
@@ -105,15 +131,16 @@ class ConformanceRun:
 
     # -- collection and running -----------------------------------------------------------
     def pairs(self) -> list[tuple[str, str]]:
-        """(implementation, invariant) for every loadable selected implementation."""
-        from spec.invariants import INVARIANTS
+        """(implementation, invariant) for every loadable selected implementation, with the
+        invariants of the run's profile (``conformance.profiles.invariants_for``)."""
+        from conformance.profiles import invariants_for
 
         try:
             loaded = self.selection.load_all()
         except SelectionError as exc:
             raise pytest.UsageError(str(exc)) from exc
         return [(name, inv.id) for name, one in loaded.items() if one.subject is not None
-                for inv in INVARIANTS]
+                for inv in invariants_for(self.profile)]
 
     def check(self, impl: str, invariant_id: str) -> dict:
         from conformance.profiles import profile_settings
@@ -170,6 +197,10 @@ class ConformanceRun:
         except ValueError:
             pass
         without = "".join(f" --lstm-exclude {f}" for f in excluded)
+        if self.device != "cpu":
+            without += f" --lstm-device {shlex.quote(self.device)}"
+        if self.tf32 != "torch-default":
+            without += f" --lstm-tf32 {self.tf32}"
         return (f"{shlex.quote(sys.executable)} -m conformance run --lstm-impl {impl} "
                 f"-k '{impl}:{invariant_id}' --lstm-profile {self.profile}{seed}{without} "
                 f"--lstm-report-dir {shlex.quote(str(report))}")
@@ -466,6 +497,16 @@ def probe_simplest(subject, on_case=None) -> str | None:
     except Exception as exc:
         return f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
     return None
+
+
+def set_tf32(choice: str) -> None:
+    """Set torch's TF32 flags as ``--lstm-tf32`` says (``torch-default`` leaves them)."""
+    if choice == "torch-default":
+        return
+    import torch
+
+    torch.backends.cuda.matmul.allow_tf32 = choice == "on"
+    torch.backends.cudnn.allow_tf32 = choice == "on"
 
 
 def run_seed(profile: str, given) -> int | None:

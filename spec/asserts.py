@@ -94,8 +94,10 @@ def assert_close(
     assert_shape(actual, expected.shape, what, check=check, name=name)
     if actual.numel() == 0:
         return
-    a = actual.detach().to(torch.float64)
-    e = expected.detach().to(torch.float64)
+    # On the CPU, where the oracle lives: a module on a device has its parameters and
+    # their gradients there.
+    a = actual.detach().to("cpu", torch.float64)
+    e = expected.detach().to("cpu", torch.float64)
     finite = torch.isfinite(e)
     if not torch.isfinite(a[finite]).all():
         assert_finite(torch.where(finite, a, torch.zeros_like(a)), what, dims, check=check)

@@ -16,6 +16,14 @@ directly: they call ``Subject.run``, which
 
 Anything the implementation raises becomes ``ImplementationError``; a result of the
 wrong structure too; a result of the wrong shape or with NaN/inf is a ``Violation``.
+
+On a device (``Subject(..., device="cuda")``) the case is still made on the CPU, so seeds
+and counterexamples are the same on every device: the module is moved to the device after
+its weights are loaded, the input and state are moved there before the call (keeping an
+expanded state's stride 0; the other layouts are made there, from the moved tensors), and
+the results come back to the CPU, where the oracle and every comparison run. Where each
+result was returned is kept (``Result.devices``) for the device contract's checks. With
+the default ``"cpu"`` nothing is moved at all.
 """
 
 from __future__ import annotations
@@ -36,6 +44,7 @@ from spec.errors import ImplementationError, NotApplicable, Violation, qualified
 from spec.vocabulary import Form, Frozen, GradMode, Layout
 
 STATE_DIMS = ("row", "batch", "feature")
+CPU = torch.device("cpu")
 OUTPUT_DIMS = ("t", "batch", "feature")
 
 
@@ -59,6 +68,9 @@ class Result:
     h_n: torch.Tensor
     c_n: torch.Tensor
     raw: torch.Tensor | PackedSequence
+    #: Where the implementation returned output, h_n and c_n (before they were brought to
+    #: the CPU).
+    devices: tuple[torch.device, torch.device, torch.device] | None = None
 
     @property
     def triple(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -132,6 +144,21 @@ def frozen_names(config: LSTMConfig, frozen: Frozen) -> list[str]:
     return []
 
 
+def to_device(t: torch.Tensor | None, device: torch.device) -> torch.Tensor | None:
+    """``t`` on ``device`` with its values and autograd history; an expanded tensor (stride
+    0 in some dimension, as a learned initial state reaches a module) stays expanded there.
+    """
+    if t is None or t.device == device:
+        return t
+    expanded = [d for d in range(t.dim()) if t.stride(d) == 0 and t.shape[d] > 1]
+    if not expanded:
+        return t.to(device)
+    base = t
+    for d in expanded:
+        base = base.narrow(d, 0, 1)
+    return base.to(device).expand(t.shape)
+
+
 #: Called as ``observer(phase, seconds)`` after each build ("build") and call ("forward")
 #: of an implementation: the one supported way to time what the implementations do.
 CallObserver = Callable[[str, float], None]
@@ -141,8 +168,11 @@ class Subject:
     """An implementation under test, as the invariants see it."""
 
     def __init__(self, name: str, factory: Callable, unsupported: frozenset[str] = frozenset(),
-                 observer: CallObserver | None = None, excluded: frozenset[str] = frozenset()):
+                 observer: CallObserver | None = None, excluded: frozenset[str] = frozenset(),
+                 device: str | torch.device = "cpu"):
         self.name = name
+        #: Where the implementation is built and called (``--lstm-device``).
+        self.device = torch.device(device)
         self.factory = factory
         self.unsupported = frozenset(unsupported) | frozenset(excluded)
         self.observer = observer
@@ -153,7 +183,16 @@ class Subject:
     def restricted(self, excluded: frozenset[str]) -> Subject:
         """The same implementation, with cases that need ``excluded`` left out too."""
         return Subject(self.name, self.factory, self.unsupported, self.observer,
-                       self.excluded | excluded)
+                       self.excluded | excluded, self.device)
+
+    def on(self, device: str | torch.device) -> Subject:
+        """The same implementation, built and called on ``device``."""
+        return Subject(self.name, self.factory, self.unsupported, self.observer,
+                       self.excluded, device)
+
+    @property
+    def on_cpu(self) -> bool:
+        return self.device.type == "cpu"
 
     def _observe(self, phase: str, start: float) -> None:
         if self.observer is not None:
@@ -184,6 +223,11 @@ class Subject:
                 raise NotApplicable(f"{dtype} needs module.to(dtype), which it lacks")
             module = _call(f"module.to({dtype})", module.to, dtype)
         _call("load_state_dict", module.load_state_dict, dict(weights))
+        if not self.on_cpu:
+            if not hasattr(module, "to"):
+                raise NotApplicable(f"the device {self.device} needs module.to(device), "
+                                    "which it lacks")
+            module = _call(f"module.to({str(self.device)!r})", module.to, self.device)
         _call("train()" if training else "eval()", module.train if training else module.eval)
         self._observe("build", start)
         return module
@@ -205,15 +249,39 @@ class Subject:
 
     def call(self, module, case: Case, x: torch.Tensor | None = None,
              hx: tuple | None | _FromCase = FROM_CASE, *, form: Form | None = None,
-             lengths: tuple[int, ...] | None | _FromCase = FROM_CASE) -> Result:
+             lengths: tuple[int, ...] | None | _FromCase = FROM_CASE,
+             device: torch.device | None = None) -> Result:
         """Call ``module`` on ``x`` (canonical seq-first; default the case's) in ``form``.
 
-        ``hx`` defaults to the case's; pass None to call without one. The result is
-        checked for structure, shape and finiteness, and returned seq-first.
+        ``hx`` defaults to the case's; pass None to call without one. The input and state
+        go to ``device`` (default: the subject's) first. The result is checked for
+        structure, shape and finiteness, and returned seq-first, on the CPU.
         """
-        config = module_config = case.config
         x = case.x if x is None else x
+        form = form or case.form
+        lengths = case.lengths if lengths is FROM_CASE else lengths
+        L, N = x.shape[0], x.shape[1]
+        lengths = lengths or (L,) * N if form == Form.PACKED else lengths
+        args = self.arguments(case, x, hx, form=form, lengths=lengths, device=device)
+        start = time.perf_counter()
+        with grad_mode(case.grad_mode):
+            returned = _call(f"{self.name}(input{', hx' if len(args) > 1 else ''})", module,
+                             *args)
+        self._observe("forward", start)
+        return self._read(returned, case.config, form, L, N, lengths, args[0])
+
+    def arguments(self, case: Case, x: torch.Tensor | None = None,
+                  hx: tuple | None | _FromCase = FROM_CASE, *, form: Form | None = None,
+                  lengths: tuple[int, ...] | None | _FromCase = FROM_CASE,
+                  device: torch.device | None = None) -> tuple:
+        """``(input,)`` or ``(input, (h0, c0))`` as ``call`` passes them: on ``device``
+        (default: the subject's), in ``form`` and the case's layout."""
+        config = case.config
+        device = self.device if device is None else torch.device(device)
+        x = to_device(case.x if x is None else x, device)
         hx = case.hx if hx is FROM_CASE else hx
+        if hx is not None:
+            hx = tuple(to_device(s, device) for s in hx)
         form = form or case.form
         lengths = case.lengths if lengths is FROM_CASE else lengths
         L, N = x.shape[0], x.shape[1]
@@ -236,13 +304,7 @@ class Subject:
             state = hx
         else:
             raise ValueError(f"unknown form {form!r}")
-        args = (inp,) if state is None else (inp, state)
-        start = time.perf_counter()
-        with grad_mode(case.grad_mode):
-            returned = _call(f"{self.name}(input{', hx' if state is not None else ''})", module,
-                             *args)
-        self._observe("forward", start)
-        return self._read(returned, module_config, form, L, N, lengths, inp)
+        return (inp,) if state is None else (inp, state)
 
     @staticmethod
     def _in_layout(layout: Layout, inp: torch.Tensor, state):
@@ -291,7 +353,10 @@ class Subject:
         assert_shape(c_n, (rows, *state_batch, H), "c_n", name="c_n")
         if form == Form.UNBATCHED:
             h_n, c_n = h_n.unsqueeze(1), c_n.unsqueeze(1)
+        devices = (output.device, h_n.device, c_n.device)
+        if devices != (CPU,) * 3:  # differentiably: gradients flow back to the device
+            output, h_n, c_n = (t.to(CPU) for t in (output, h_n, c_n))
         for what, t, dims in (("output", output, OUTPUT_DIMS), ("h_n", h_n, STATE_DIMS),
                               ("c_n", c_n, STATE_DIMS)):
             assert_finite(t.detach(), what, dims)  # check "finite"
-        return Result(output=output, h_n=h_n, c_n=c_n, raw=raw)
+        return Result(output=output, h_n=h_n, c_n=c_n, raw=raw, devices=devices)

@@ -61,6 +61,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.utils.rnn import PackedSequence
 
 from spec.capabilities import UNSUPPORTED_ATTRIBUTE, declared_unsupported
 from spec.config import LSTMConfig
@@ -97,7 +98,20 @@ class BackendModule(nn.Module):
             )
 
     def forward(self, input, hx=None):
-        dtype = next(self.parameters()).dtype
+        parameter = next(self.parameters())
+        dtype, device = parameter.dtype, parameter.device
+        # The backend computes where its framework does, on CPU arrays; the module may
+        # still live on a device (--lstm-device), and then takes and returns tensors there,
+        # refusing others as nn.LSTM does.
+        data = input.data if isinstance(input, PackedSequence) else input
+        if data.device != device:
+            raise RuntimeError("Input and parameter tensors are not at the same device, found "
+                               f"input tensor at {data.device} and parameter tensor at {device}")
+        for state in hx or ():
+            if state.device != device:
+                raise RuntimeError("Input and hidden tensors are not at the same device, found "
+                                   f"input tensor at {data.device} and hidden tensor at "
+                                   f"{state.device}")
         x, hx, lengths, restore = canonical(self.config, input, hx, dtype)
         if x.shape[1] == 0:  # an empty batch: nn.LSTM's empty results, no backend call
             c, L = self.config, x.shape[0]
@@ -111,7 +125,7 @@ class BackendModule(nn.Module):
         out, h_n, c_n = run(x.detach().cpu().numpy(), np_hx, np_lengths)
         # np.array copies: a backend may return read-only arrays (a session's own buffers),
         # which torch.as_tensor would warn about and could not write to.
-        as_tensor = lambda a: torch.from_numpy(np.array(a)).to(dtype)  # noqa: E731
+        as_tensor = lambda a: torch.from_numpy(np.array(a)).to(device, dtype)  # noqa: E731
         return restore(as_tensor(out), as_tensor(h_n), as_tensor(c_n))
 
     def _prepared(self, dtype: torch.dtype, signature: tuple):

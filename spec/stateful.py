@@ -69,6 +69,7 @@ def lifecycle_machine(subject: Subject) -> type[RuleBasedStateMachine]:
             super().__init__()
             self.steps: list[str] = []
             self.backwards = 0  # backward passes accumulated into .grad since the last step
+            self.where = subject.device  # where the module is now (to_device moves it)
 
         # -- the module and its twin ------------------------------------------------------
         @initialize(config=configs(supported=supported, draws=draws),
@@ -122,7 +123,8 @@ def lifecycle_machine(subject: Subject) -> type[RuleBasedStateMachine]:
             with torch.enable_grad() if backward else \
                     torch.inference_mode() if inference else torch.no_grad():
                 try:
-                    got = self._guard(lambda: subject.call(self.module, case), what)
+                    got = self._guard(lambda: subject.call(self.module, case,
+                                                           device=self.where), what)
                 except NotApplicable:
                     reject()  # a case the implementation declines, as the invariants do
                 want = nn_lstm.call(self.ref, case)
@@ -223,6 +225,18 @@ def lifecycle_machine(subject: Subject) -> type[RuleBasedStateMachine]:
             self.backwards = 0
             self.steps.append(f".to({dtype})")
 
+        @precondition(lambda self: not subject.on_cpu)
+        @rule(where=st.sampled_from(["cpu", "device"]))
+        def to_device(self, where: str) -> None:
+            """``.to("cpu")`` or back to the run's device (``--lstm-device``): the next
+            calls come with their tensors there. Not drawn on the CPU, where it is no move."""
+            target = torch.device("cpu") if where == "cpu" else subject.device
+            moved = self._guard(lambda: self.module.to(target), f'.to("{target}")')
+            self.module = moved if moved is not None else self.module
+            self.named = self._nn_lstm_parameters()
+            self.where = target
+            self.steps.append(f'.to("{target}")')
+
         # -- helpers ------------------------------------------------------------------
         def _ref_weights(self) -> dict[str, torch.Tensor]:
             return {k: v.detach().clone() for k, v in self.ref.state_dict().items()}
@@ -276,6 +290,8 @@ def tours(invariant, supported: frozenset[str]) -> list[list[tuple[str, dict]]]:
     * a backward pass, then a call (gradients accumulating); a backward pass and an
       optimizer step, then a call; new weights, then a call;
     * ``.to(float64)`` and back, with calls between;
+    * on a device (``--lstm-device``), ``.to("cpu")`` and back, with calls between (the
+      program stops after its first call on the CPU, where the move is not drawn);
     * another batch size and sequence length, and back;
     * calls under ``no_grad`` and ``inference_mode``, then one with grad and backward().
     """
@@ -307,6 +323,8 @@ def tours(invariant, supported: frozenset[str]) -> list[list[tuple[str, dict]]]:
     if {"float32", "float64"} <= supported:
         programs.append([build(plain), call(), ("to_dtype", {"dtype": "float64"}), call(),
                          ("to_dtype", {"dtype": "float32"}), call()])
+    programs.append([build(plain), call(), ("to_device", {"where": "cpu"}), call(seed=3),
+                     ("to_device", {"where": "device"}), call(seed=4)])
     programs.append([build(plain), call(seq_len=3, batch=2), call(seq_len=5, batch=4, seed=3),
                      call(seq_len=3, batch=2, seed=4)])
     if "no_grad" in supported:

@@ -61,8 +61,20 @@ BOUNDARY_SIZES = {
     "hidden_size": (9, 17, 33, 64, 65, 127, 129),
     "input_size": (9, 17, 33, 64, 65, 127, 129),
     "seq_len": (17, 33, 65, 129, 257),
-    "batch": (17, 33, 65),
+    "batch": (17, 33, 65, 129),
 }
+#: Production sizes, for the ``stress`` profile's checks (spec/invariants/stress.py):
+#: batches in the hundreds and past a thousand (ROCm's LSTM goes wrong above about 100 and
+#: crashes above 500, pytorch#177834), hidden sizes past 1024, sequences on both sides of
+#: 65,536 steps (cuDNN's fails past 65,535, pytorch#133751). Smallest first, like
+#: ``BOUNDARY_SIZES``, so shrinking names the first size that fails.
+STRESS_SIZES = {
+    "hidden_size": (257, 513, 1025),
+    "seq_len": (4097, 65535, 65536, 65537),
+    "batch": (129, 257, 513, 1025, 2049),
+}
+#: The size lists a ``Draws(large=True)`` pushes one dimension through.
+LARGE_SIZES = {"boundary": BOUNDARY_SIZES, "stress": STRESS_SIZES}
 
 ALL = frozenset(FEATURES)
 
@@ -174,6 +186,9 @@ class Draws:
     large: bool = False
     #: The dimensions ``large`` may push (all of ``BOUNDARY_SIZES`` unless narrowed).
     large_dims: tuple[str, ...] = tuple(BOUNDARY_SIZES)
+    #: Which sizes ``large`` pushes them through: ``boundary`` (``BOUNDARY_SIZES``) or
+    #: ``stress`` (``STRESS_SIZES``, production sizes).
+    large_sizes: str = "boundary"
     #: An expanded state makes every column of (h0, c0) the same, which hides bugs that mix
     #: batch columns: only checks that ask for it (strided-views) draw it.
     layouts: tuple[Layout, ...] = tuple(lay for lay in Layout if lay != Layout.EXPANDED_STATE)
@@ -201,10 +216,18 @@ class Draws:
                                    f"{self.max_seq_len}, batch 1..{self.max_batch}")
         if not 1 <= self.min_layers <= self.max_layers:
             raise DeclarationError(f"empty layer range {self.min_layers}..{self.max_layers}")
-        unknown = sorted(set(self.large_dims) - set(BOUNDARY_SIZES))
+        if self.large_sizes not in LARGE_SIZES:
+            raise DeclarationError(f"large_sizes={self.large_sizes!r}; known: "
+                                   f"{sorted(LARGE_SIZES)}")
+        unknown = sorted(set(self.large_dims) - set(self.sizes))
         if unknown or not self.large_dims:
             raise DeclarationError(f"large_dims={self.large_dims!r}: unknown {unknown}; known: "
-                                   f"{sorted(BOUNDARY_SIZES)}")
+                                   f"{sorted(self.sizes)}")
+
+    @property
+    def sizes(self) -> dict[str, tuple[int, ...]]:
+        """The sizes ``large`` draws from, per dimension."""
+        return LARGE_SIZES[self.large_sizes]
 
     @classmethod
     def field_names(cls) -> list[str]:
@@ -243,7 +266,7 @@ def configs(draw, *, supported: Iterable[str] = ALL, draws: Draws = Draws(),
                       [False, True] if "bidirectional" in supported else [False]))
     use_proj = draw(_pick(draws.proj, [False, True] if "proj_size" in supported else [False]))
     if large == "hidden_size":
-        hidden = draw(st.sampled_from(BOUNDARY_SIZES["hidden_size"]))
+        hidden = draw(st.sampled_from(draws.sizes["hidden_size"]))
     else:
         hidden = draw(st.integers(2 if use_proj else 1, 6))
     proj_size = draw(st.integers(1, min(hidden - 1, 6))) if use_proj else 0
@@ -255,7 +278,7 @@ def configs(draw, *, supported: Iterable[str] = ALL, draws: Draws = Draws(),
                    and (num_layers > 1 or draws.dropout is True))
     p = draw(st.sampled_from([0.5, 1.0, 0.25])) if use_dropout else 0.0
     if large == "input_size":
-        input_size = draw(st.sampled_from(BOUNDARY_SIZES["input_size"]))
+        input_size = draw(st.sampled_from(draws.sizes["input_size"]))
     else:
         input_size = draw(st.integers(1, 5))
     return LSTMConfig(
@@ -286,13 +309,13 @@ def cases(draw, *, supported: Iterable[str] = ALL, draws: Draws = Draws()) -> Ca
                                        if d in draws.dtypes and d in supported]))
     dtype = DTYPES[dtype_name]
     if large == "seq_len":
-        seq_len = draw(st.sampled_from(BOUNDARY_SIZES["seq_len"]))
+        seq_len = draw(st.sampled_from(draws.sizes["seq_len"]))
     else:
         seq_len = draw(st.integers(draws.min_seq_len, draws.max_seq_len))
     # Always drawn, so that every form uses the same choices and shrinking can move
     # between forms; unbatched input is a batch of one.
     if large == "batch" and form != Form.UNBATCHED:
-        batch = draw(st.sampled_from(BOUNDARY_SIZES["batch"]))
+        batch = draw(st.sampled_from(draws.sizes["batch"]))
     else:
         batch = draw(st.integers(1, draws.max_batch))
     batch = 1 if form == Form.UNBATCHED else batch
@@ -373,8 +396,8 @@ _SMALL = {"hidden_size": 4, "input_size": 3, "seq_len": 5, "batch": 3}
 def boundary_cases(supported: Iterable[str], draws: Draws) -> list[Case]:
     """The decisive cases of ``draws`` with ``large=True``: for each dimension, its largest
     boundary size (``BOUNDARY_SIZES``: hidden and input 129 hold a partial tile for every
-    tile size up to 128, 257 steps cross every time chunk up to 256, a batch of 65 splits
-    every way up to 64), in every input form, with everything that makes a bug there
+    tile size up to 128, 257 steps cross every time chunk up to 256, a batch of 129 splits
+    every way up to 128), in every input form, with everything that makes a bug there
     visible where the implementation supports it: a bias, an initial state, weights of
     nn.LSTM's own scale, two bidirectional layers, full precision. The others stay small.
     """
@@ -393,7 +416,7 @@ def boundary_cases(supported: Iterable[str], draws: Draws) -> list[Case]:
             if (form != Form.BATCHED and form not in supported) \
                     or (form == Form.UNBATCHED and dim == "batch"):
                 continue
-            size = {**_SMALL, dim: BOUNDARY_SIZES[dim][-1]}
+            size = {**_SMALL, dim: draws.sizes[dim][-1]}
             config = LSTMConfig(input_size=size["input_size"], hidden_size=size["hidden_size"],
                                 num_layers=layers, bias=bias, bidirectional=bidi)
             L, N = size["seq_len"], 1 if form == Form.UNBATCHED else size["batch"]

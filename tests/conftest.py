@@ -101,3 +101,19 @@ def site_command(plugin_site, tmp_path_factory):
         return run_command(list(command), plugin_site, tmp_path_factory.mktemp("cmd"), timeout)
 
     return run
+
+
+def pytest_addoption(parser) -> None:
+    parser.addoption("--run-slow", action="store_true", default=False,
+                     help="also run the tests marked slow (minutes each: production sizes)")
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Tests marked ``slow`` (minutes each) run only with ``--run-slow``, so ``tox -e tests``
+    stays within its time; a skipped one says how to run it."""
+    if config.getoption("--run-slow"):
+        return
+    skip = pytest.mark.skip(reason="slow (minutes): run with --run-slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)

@@ -28,16 +28,15 @@ def run_part(defects, profile: str, seed: int) -> dict[str, dict]:
     """Each defect's results entry: every invariant, checked as a quick conformance run."""
     from hypothesis import settings
 
-    from conformance.profiles import profile_settings
+    from conformance.profiles import invariants_for, profile_settings
     from conformance.runner import run_check
     from spec.harness import Subject
-    from spec.invariants import INVARIANTS
 
     config = settings(profile_settings(profile), database=None)
     entries = {}
     for defect in defects:
         results = {}
-        for invariant in INVARIANTS:
+        for invariant in invariants_for(profile):
             with torch.random.fork_rng():
                 torch.manual_seed(seed)
                 outcome = run_check(Subject(defect.__name__, defect), invariant, config, seed,

@@ -26,6 +26,8 @@ from spec.invariants import (  # noqa: F401  (imported for their registrations)
     scale,
     lifecycle,
     module,
+    device,
+    stress,
 )
 from spec.invariants.registry import INVARIANTS, Invariant, by_id, invariant
 

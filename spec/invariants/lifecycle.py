@@ -16,7 +16,8 @@ state_machine(
     statement="One module, called again and again with other sequence lengths, batch sizes "
     "and input forms, with grad, under no_grad and under inference_mode, switched between "
     "train() and eval(), given new weights by load_state_dict or by optimizer steps after "
-    "backward(), and moved to float64 and back, answers every call as a fresh nn.LSTM with "
+    "backward(), moved to float64 and back, and on a device (--lstm-device) to the CPU and "
+    "back, answers every call as a fresh nn.LSTM with "
     "the same weights and mode would. Every run also plays each such transition once "
     "(spec.stateful.tours).",
     expression="for every drawn sequence of operations: after each call, (o, h_n, c_n) == "

@@ -49,6 +49,9 @@ class Invariant:
     #: makes the whole check not applicable (a property of the implementation, not of a
     #: case, which would otherwise be found case by case).
     precheck: Callable | None = field(default=None, repr=False)
+    #: A check at production sizes: run by the ``stress`` profile alone, which runs nothing
+    #: else (``conformance.profiles.invariants_for``).
+    stress: bool = False
 
     def missing(self, supported: frozenset[str]) -> frozenset[str]:
         """The required capabilities ``supported`` lacks: non-empty means not applicable."""
@@ -77,13 +80,15 @@ INVARIANTS: list[Invariant] = []
 def invariant(*, id: str, title: str, statement: str, expression: str,
               requires: tuple[str, ...] = (), cases: Mapping[str, object] | None = None,
               extra: Callable | None = None, catches: tuple[str, ...] = (),
-              decisive: Callable | None = None, precheck: Callable | None = None):
+              decisive: Callable | None = None, precheck: Callable | None = None,
+              stress: bool = False):
     """Register the decorated check as an invariant, in definition order.
 
     ``cases`` restricts the drawn cases: the fields of ``spec.strategies.Draws``.
     ``requires`` names capabilities the check needs beyond those its cases imply.
     ``decisive(invariant, supported)`` gives the cases every run checks besides the drawn
-    ones; ``precheck(subject)`` a reason the whole check does not apply, or None.
+    ones; ``precheck(subject)`` a reason the whole check does not apply, or None;
+    ``stress`` marks a check at production sizes (the ``stress`` profile's alone).
     """
 
     def register(check: Callable) -> Callable:
@@ -110,7 +115,7 @@ def invariant(*, id: str, title: str, statement: str, expression: str,
             id=id, title=title, statement=statement, expression=expression, check=check,
             requires=frozenset(requires) | draws.implied_requirements(), draws=draws,
             extra=extra, catches=catches, chapter=check.__module__.rsplit(".", 1)[-1],
-            decisive=decisive, precheck=precheck,
+            decisive=decisive, precheck=precheck, stress=stress,
         ))
         return check
 

@@ -30,7 +30,7 @@ def at_largest_sizes(inv, supported: frozenset[str]) -> list[Case]:
 @invariant(
     id="block-boundaries", title="Past block sizes, still the oracle's answer",
     statement="With one of hidden_size, input_size (9 to 129), the sequence length (17 to "
-    "257) or the batch (17 to 65) just past a power of two, and the others small, output, "
+    "257) or the batch (17 to 129) just past a power of two, and the others small, output, "
     "h_n and c_n equal the float64 LSTM equations on every input form.",
     expression="(o, h_n, c_n) == spec.oracle.lstm_forward(...) within spec.tolerance.forward, "
     "for sizes in spec.strategies.BOUNDARY_SIZES",
