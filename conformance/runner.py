@@ -80,6 +80,9 @@ class _Attempt:
     worst_case: dict | None = None
     ratios: list[float] = field(default_factory=list)
     message: str | None = None
+    #: The largest error seen of each failed comparison (by its check key), over every
+    #: failing example, shrinking's included: {"message", "max_abs_diff", "case", "extra"}.
+    largest: dict[str, dict] = field(default_factory=dict)
 
     @property
     def failure(self) -> Failure | None:
@@ -112,6 +115,8 @@ def _attempt(subject: Subject, invariant: Invariant, settings: Settings, seed: i
             reject()
         except (Violation, ImplementationError) as exc:
             exc.lstm_case = (case, extra)  # which case, when several bugs are reported
+            if isinstance(exc, Violation):
+                _note_largest(result.largest, exc, case, extra)
             raise
         except Exception as exc:  # the check itself tripped over what came back
             error = ImplementationError(
@@ -232,6 +237,18 @@ def _note_ratio(result: _Attempt, ratio: float, case) -> None:
     if result.max_ratio is None or ratio > result.max_ratio:
         result.max_ratio = ratio
         result.worst_case = {"ratio": ratio, "case": case.describe()}
+
+
+def _note_largest(largest: dict[str, dict], exc: Violation, case, extra) -> None:
+    """Keep ``exc`` as its comparison's largest error when it is larger than any before."""
+    kind = str(exc.detail.get("check", "violation"))
+    diff = exc.detail.get("max_abs_diff")
+    if not isinstance(diff, (int, float)) or diff != diff:  # not a numeric comparison, NaN
+        return
+    if kind not in largest or diff > largest[kind]["max_abs_diff"]:
+        largest[kind] = {"message": str(exc), "max_abs_diff": float(diff),
+                         "case": case.describe(),
+                         "extra": list(extra) if isinstance(extra, tuple) else extra}
 
 
 def _found_failure(exc: BaseException, case, extra, subject: Subject) -> Failure:
@@ -363,6 +380,7 @@ def run_check(subject: Subject, invariant: Invariant, settings: Settings,
             known = {f.kind for f in outcome.failures}
             new = [f for f in attempt.found if f.failure.kind not in known]
             for found in new[:MAX_FAILURES - len(outcome.failures)]:
+                found.failure.record_largest(attempt.largest.get(found.failure.kind))
                 outcome.failures.append(found.failure)
                 if on_found is not None:
                     on_found(found.failure.as_dict())

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from conformance.crashwatch import CrashWatch
+from conformance.outcome import describe_case
 from conformance.selection import Loaded, Selection, SelectionError
 
 OUTCOME_KEY = "lstm_conformance_outcome"
@@ -414,16 +415,6 @@ def how_it_died(words, status: int | None) -> str:
     elif status is not None:
         died += " (an exit() or os._exit() in the implementation or its native code)"
     return died
-
-
-def describe_case(case: dict) -> str:
-    """``bias=False, num_layers=2, float64, packed`` : the parts of a case worth reading."""
-    defaults = {"num_layers": 1, "bias": True, "batch_first": False, "dropout": 0.0,
-                "bidirectional": False, "proj_size": 0}
-    parts = [f"{k}={case[k]}" for k in defaults if k in case and case[k] != defaults[k]]
-    parts += [str(case.get("dtype")), str(case.get("form"))]
-    parts += [f"seq_len={case.get('seq_len')}", f"batch={case.get('batch')}"]
-    return ", ".join(p for p in parts if p and p != "None")
 
 
 def simplest_settings():
