@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -163,9 +164,13 @@ class ConformanceRun:
 
     def reproduce(self, impl: str, invariant_id: str, excluded: list[str] = ()) -> str:
         """A command that re-runs one check as this run did, from the directory the run
-        started in, in its environment, writing its report beside the full one."""
+        started in, in its environment, writing its report in a directory of its own under
+        the full report's ``reproduce/`` (a reproduce run's own commands write beside it)."""
         seed = "" if self.seed is None else f" --hypothesis-seed={self.seed}"
-        report = self.report_dir / "reproduce"
+        root = self.report_dir.parent if self.report_dir.parent.name == "reproduce" \
+            else self.report_dir / "reproduce"
+        name = "__".join([impl, invariant_id, *(f"without-{f}" for f in excluded)])
+        report = root / re.sub(r"[^A-Za-z0-9_.-]", "_", name)
         try:
             report = report.relative_to(self.config.invocation_params.dir)
         except ValueError:
@@ -253,8 +258,11 @@ class ConformanceRun:
             counterexample = {"case": case}
             if words.extra is not None:
                 counterexample["extra"] = words.extra
+        condition = None
+        if crashed and not timed_out and case is not None:
+            condition = self._crash_condition(impl, invariant_id, case, words.extra, limit)
         failure = Failure(Status.ERROR, message, counterexample, kind=kind,
-                          reproduce=reproduce).as_dict()
+                          condition=condition, reproduce=reproduce).as_dict()
         found = [] if words is None else [f for f in words.found if f.get("kind") != kind]
         for earlier in found:
             earlier["reproduce"] = self.reproduce(impl, invariant_id, earlier.get("excluded", ()))
@@ -264,6 +272,21 @@ class ConformanceRun:
                           counterexample=counterexample, message=message,
                           reproduce=reproduce, failures=[failure, *found]).as_dict(),
                 "impl": {}}
+
+    def _crash_condition(self, impl: str, invariant_id: str, case: dict, extra: object,
+                         limit: float | None) -> dict | None:
+        """The crash's condition, found by the runner's search with each probe in a fresh
+        process (``conformance.crashsearch``), so that the probes' own crashes do not end
+        it; each probe gets the check's time limit."""
+        from conformance.crashsearch import crash_condition
+        from conformance.runner import describe_condition
+
+        features = crash_condition(impl, invariant_id, case, extra, profile=self.profile,
+                                   seed=self.seed, exclude=sorted(self.selection.exclude),
+                                   timeout=float(limit) if limit else 300.0)
+        if features is None:
+            return None
+        return {"features": sorted(features), "text": describe_condition(features)}
 
     def finish(self, session: pytest.Session) -> None:
         """Write the report (controller only), and fail the session for a broken plugin."""

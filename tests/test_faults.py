@@ -98,27 +98,53 @@ def test_an_implementation_that_cannot_run_is_said_so_at_once(conformance_run):
     assert sum(r["duration_s"] for r in results.values()) < 60
 
 
-def test_every_crash_script_reproduces_its_crash(conformance_run, site_command):
-    """``faulty-abort-no-bias`` aborts on every bias=False call. Each crash's standalone
-    script rebuilds the crashing case, the extra draw of causality and batch-permutation
-    included, and dies of the same signal."""
-    checks = ("matches-oracle", "causality", "batch-permutation")
-    run = conformance_run("--lstm-impl", "faulty-abort-no-bias", "--lstm-profile", "ci",
-                          "-k", " or ".join(checks), timeout=300)
-    results = run.impl("faulty-abort-no-bias")["results"]
+#: Implementations that crash on every bias=False call, and the exit status of that crash.
+CRASH_ON_ONE_FEATURE = {"faulty-abort-no-bias": -6, "faulty-segfault-no-bias": -11}
+CRASH_CHECKS = ("matches-oracle", "causality", "batch-permutation")
+
+
+@pytest.fixture(scope="module")
+def crash_run(conformance_run):
+    impls = [arg for name in CRASH_ON_ONE_FEATURE for arg in ("--lstm-impl", name)]
+    return conformance_run(*impls, "--lstm-profile", "ci", "-k", " or ".join(CRASH_CHECKS),
+                           timeout=900)
+
+
+@pytest.mark.parametrize("name", sorted(CRASH_ON_ONE_FEATURE))
+def test_every_crash_script_reproduces_its_crash(crash_run, site_command, name):
+    """Each crash's standalone script rebuilds the crashing case, the extra draw of
+    causality and batch-permutation included, and dies of the same signal."""
+    results = crash_run.impl(name)["results"]
+    signal_name = {-6: "SIGABRT", -11: "SIGSEGV"}[CRASH_ON_ONE_FEATURE[name]]
     scripts = []
-    for invariant in checks:
+    for invariant in CRASH_CHECKS:
         result = results[invariant]
         assert result["status"] == "error", (invariant, result["message"])
-        assert "killed by signal SIGABRT" in result["message"]
+        assert f"killed by signal {signal_name}" in result["message"]
         assert result["counterexample"]["case"]["bias"] is False
         if by_id(invariant).extra is not None:
             assert result["counterexample"]["extra"] is not None, invariant
-        scripts.append(run.workdir / "report" / result["failures"][0]["script"])
+        scripts.append(crash_run.workdir / "report" / result["failures"][0]["script"])
     for script in scripts:
         code, output = site_command(sys.executable, str(script))
-        assert code == -6, (script.name, code, output[-2000:])  # SIGABRT, no TypeError
+        assert code == CRASH_ON_ONE_FEATURE[name], (script.name, code, output[-2000:])
         assert "TypeError" not in output
+
+
+@pytest.mark.parametrize("name", sorted(CRASH_ON_ONE_FEATURE))
+def test_a_crash_gets_its_condition_from_probes_in_fresh_processes(crash_run, name):
+    """The crash's condition is found by the runner's search, each probe in a process of
+    its own (the probes that keep bias=False crash too): every check names bias=False,
+    and the root cause says so."""
+    entry = crash_run.impl(name)
+    for invariant in CRASH_CHECKS:
+        crash = entry["results"][invariant]["failures"][0]
+        assert crash["kind"] == "error:crash"
+        assert crash["condition"] == {"features": ["no_bias"], "text": "when bias=False"}, \
+            (invariant, crash["condition"])
+    [cause] = entry["root_causes"]
+    assert cause["condition"] == "when bias=False"
+    assert set(cause["checks"]) == set(CRASH_CHECKS)
 
 
 class _Recording(nn.LSTM):
