@@ -5,6 +5,7 @@ from what a check raised.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 
@@ -13,8 +14,11 @@ from hypothesis.errors import Flaky
 from spec.errors import ImplementationError, Violation, qualified_name
 from spec.vocabulary import Status
 
-#: Distinct failures kept per check; each costs a shrink and a search for its condition.
-MAX_FAILURES = 3
+#: The search budget of one check: distinct failures kept, each of which costs a shrink,
+#: a search for its condition and a re-check without it. A check keeps looking until what
+#: is left passes, or a failure has no condition to leave out, or this budget is spent
+#: (``Outcome.search_ended`` says which).
+MAX_FAILURES = 6
 #: A largest error counts as larger than the shrunk case's when it exceeds it by this
 #: factor: what the messages' three significant digits show (not float rounding).
 LARGER = 1.01
@@ -73,6 +77,18 @@ class Failure:
         return asdict(self, dict_factory=_plain)
 
 
+def same_failure_key(failure: Failure) -> str | None:
+    """What makes an error the same error in every check of an implementation: its kind and
+    the words of its message's first line (numbers left out), so that a condition one check
+    learned can be tried first by the others; what it raised, not which call raised it.
+    None for a failed comparison, whose kind is its own check's."""
+    if failure.status != Status.ERROR:
+        return None
+    first = (failure.message or "").splitlines()[0] if failure.message else ""
+    said = first.split(" raised ", 1)[-1]  # not which call raised it ("(input, hx)")
+    return f"{failure.kind}|{re.sub(r'[0-9.e+-]+', '#', said)[:160]}"
+
+
 def describe_case(case: dict) -> str:
     """``bias=False, num_layers=2, float64, packed`` : the parts of a case worth reading."""
     defaults = {"num_layers": 1, "bias": True, "batch_first": False, "dropout": 0.0,
@@ -99,6 +115,11 @@ class Outcome:
     #: the check on that rest (None when nothing failed).
     passes_without: list[str] | None = None
     rest_status: Status | None = None
+    #: Why the search for further failures ended (None when nothing failed):
+    #: ``rest-known`` (the rest was checked: ``rest_status``), ``budget-spent``
+    #: (``MAX_FAILURES`` found, the rest unknown), ``no-condition`` (a failure on every
+    #: kind of case tried leaves nothing to exclude), ``not-searched`` (exploring was off).
+    search_ended: str | None = None
     #: For a failure or error: the status of the same check on core cases only (one
     #: unidirectional layer, dense input), which decides the "core" conformance level.
     core_status: Status | None = None

@@ -42,7 +42,7 @@ from hypothesis.control import currently_in_test_context
 from hypothesis.errors import Flaky, Unsatisfiable, UnsatisfiedAssumption
 from hypothesis.stateful import RULE_MARKER, get_state_machine_test
 
-from conformance.outcome import MAX_FAILURES, Failure, Outcome, failure_from
+from conformance.outcome import MAX_FAILURES, Failure, Outcome, failure_from, same_failure_key
 from spec import tolerance
 from spec.asserts import observing_ratios
 from spec.capabilities import BEYOND_CORE, FEATURES, supported
@@ -318,9 +318,9 @@ def _passes_in_another_dtype(subject: Subject, invariant: Invariant, failing_cas
 
 
 def _condition(subject: Subject, invariant: Invariant, settings: Settings, seed: int | None,
-               digest: str, failing: frozenset[str], kind: str,
+               digest: str, failing: frozenset[str], which: str,
                failing_case, on_case: OnCase | None = None) -> frozenset[str]:
-    """The features of a failing case without which this failure (its ``kind``) goes away:
+    """The features of a failing case without which this failure (its ``identity``) goes away:
     the check passes, or fails only in another way (another bug). Together they are what
     triggers the failure. Each non-dtype feature is left out in turn for a fresh search;
     the dtype is tested by replaying the shrunk case in the other dtypes."""
@@ -334,18 +334,62 @@ def _condition(subject: Subject, invariant: Invariant, settings: Settings, seed:
         narrower = subject.restricted(frozenset({feature}))
         attempt = _attempt(narrower, invariant, probe, seed, f"{digest}:without:{feature}",
                            on_case)
-        gone = (attempt.status == Status.PASSED and attempt.examples) or (
-            attempt.found and all(f.failure.kind != kind for f in attempt.found))
-        if gone:
+        if _gone(attempt, which):
             needed.add(feature)
     return frozenset(needed)
+
+
+def identity(failure: Failure) -> str:
+    """What tells one failure from another within a check: a failed comparison's check key;
+    an error's kind and the words of its message (two errors of one exception type, "no
+    float64 kernel" and "packed input is not supported", are two failures)."""
+    return same_failure_key(failure) or failure.kind
+
+
+def _gone(attempt: _Attempt, which: str) -> bool:
+    """Whether ``attempt`` shows the failure ``which`` (its ``identity``) gone: the check
+    passed on some examples, or failed only in other ways (other bugs)."""
+    return bool((attempt.status == Status.PASSED and attempt.examples) or (
+        attempt.found and all(identity(f.failure) != which for f in attempt.found)))
+
+
+def _learned_condition(subject: Subject, invariant: Invariant, settings: Settings,
+                       seed: int | None, digest: str, found: _Found,
+                       conditions: dict[str, list[str]] | None,
+                       on_case: OnCase | None) -> frozenset[str] | None:
+    """The condition another check learned for the same error, when this failing case has
+    its features and leaving them out makes the failure go here too; else None."""
+    key = same_failure_key(found.failure)
+    learned = None if conditions is None or key is None else conditions.get(key)
+    if not learned or not set(learned) <= found.features | invariant.requires:
+        return None
+    learned = frozenset(learned) - invariant.requires
+    if not learned:
+        return None
+    attempt = _attempt(subject.restricted(learned), invariant, _without_shrinking(settings),
+                       seed, f"{digest}:learned:{','.join(sorted(learned))}", on_case)
+    return learned if _gone(attempt, identity(found.failure)) else None
+
+
+def _search_ended(outcome: Outcome, explore: bool) -> str | None:
+    """Why the search for further failures ended (``Outcome.search_ended``)."""
+    if not outcome.failures:
+        return None
+    if outcome.rest_status is not None:
+        return "rest-known"
+    if not explore:
+        return "not-searched"
+    if len(outcome.failures) >= MAX_FAILURES:
+        return "budget-spent"
+    return "no-condition"
 
 
 def run_check(subject: Subject, invariant: Invariant, settings: Settings,
               seed: int | None = None, *, explore: bool = True,
               declared_tolerance: dict | None = None,
               on_case: OnCase | None = None,
-              on_found: Callable[[dict], None] | None = None) -> Outcome:
+              on_found: Callable[[dict], None] | None = None,
+              conditions: dict[str, list[str]] | None = None) -> Outcome:
     """Check ``invariant`` on ``subject`` under ``settings``; never raises for a verdict.
 
     With ``explore``, a failure is followed by the search for its condition and for
@@ -353,6 +397,9 @@ def run_check(subject: Subject, invariant: Invariant, settings: Settings,
     implementation's own (``spec.tolerance.declared_tolerance``); ``on_case`` hears each
     case before it runs, and ``on_found`` each distinct failure once found (the crash watch
     notes both, so that a crash names its case and keeps what was found before it).
+    ``conditions`` holds the conditions the implementation's other checks learned, by
+    ``same_failure_key``: an error met again is first tried with the condition it had
+    there, and a condition learned here is added to it (one error, one condition).
     """
     start = time.perf_counter()
     missing = invariant.missing(supported(subject.unsupported))
@@ -377,8 +424,8 @@ def run_check(subject: Subject, invariant: Invariant, settings: Settings,
         excluded: frozenset[str] = frozenset()
         while attempt.found:
             triggers: frozenset[str] = frozenset()
-            known = {f.kind for f in outcome.failures}
-            new = [f for f in attempt.found if f.failure.kind not in known]
+            known = {identity(f) for f in outcome.failures}
+            new = [f for f in attempt.found if identity(f.failure) not in known]
             for found in new[:MAX_FAILURES - len(outcome.failures)]:
                 found.failure.record_largest(attempt.largest.get(found.failure.kind))
                 outcome.failures.append(found.failure)
@@ -386,10 +433,17 @@ def run_check(subject: Subject, invariant: Invariant, settings: Settings,
                     on_found(found.failure.as_dict())
                 if not explore:
                     continue
-                trigger = _condition(subject.restricted(excluded), invariant, settings, seed,
-                                     digest, found.features, found.failure.kind,
-                                     None if found.case is None else (found.case, found.extra),
-                                     on_case)
+                trigger = _learned_condition(subject.restricted(excluded), invariant,
+                                             settings, seed, digest, found, conditions,
+                                             on_case)
+                if trigger is None:
+                    trigger = _condition(subject.restricted(excluded), invariant, settings,
+                                         seed, digest, found.features, identity(found.failure),
+                                         None if found.case is None
+                                         else (found.case, found.extra), on_case)
+                    key = same_failure_key(found.failure)
+                    if conditions is not None and key is not None and trigger:
+                        conditions[key] = sorted(trigger)
                 found.failure.condition = {"features": sorted(trigger),
                                            "text": describe_condition(trigger)}
                 triggers |= trigger
@@ -410,6 +464,7 @@ def run_check(subject: Subject, invariant: Invariant, settings: Settings,
             if not attempt.found:
                 outcome.passes_without = sorted(excluded)
                 outcome.rest_status = attempt.status
+        outcome.search_ended = _search_ended(outcome, explore)
         if outcome.failures:
             first = outcome.failures[0]
             outcome.status, outcome.message = first.status, first.message

@@ -127,10 +127,13 @@ class ConformanceRun:
         on_case = self.crash_watch.case if self.is_worker else None
         blocked = self.blocked(impl, on_case)
         if blocked is None:
+            conditions = self.learned_conditions(impl)
             outcome = run_check(loaded.subject, by_id(invariant_id),
                                 profile_settings(self.profile), self.seed,
                                 declared_tolerance=loaded.tolerance, on_case=on_case,
-                                on_found=self.crash_watch.found if self.is_worker else None)
+                                on_found=self.crash_watch.found if self.is_worker else None,
+                                conditions=conditions)
+            self.learned_conditions(impl, conditions)
         else:  # its simplest case once, no search: the rest is blocked by that cause
             outcome = run_check(loaded.subject, by_id(invariant_id), simplest_settings(),
                                 None, explore=False, declared_tolerance=loaded.tolerance,
@@ -161,6 +164,18 @@ class ConformanceRun:
             marker.write_text(json.dumps({"blocked": why}))
         self._blocked[impl] = why
         return why
+
+    def learned_conditions(self, impl: str, learned: dict | None = None) -> dict:
+        """The conditions ``impl``'s checks have learned so far, by error
+        (``conformance.outcome.same_failure_key``), kept beside the crash logs so that a
+        replaced or a parallel worker reuses them; with ``learned``, store those."""
+        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", impl)
+        path = self.crash_watch.directory / f"conditions-{safe}.json"
+        if learned is not None:
+            known = json.loads(path.read_text()) if path.exists() else {}
+            path.write_text(json.dumps({**known, **learned}))
+            return learned
+        return json.loads(path.read_text()) if path.exists() else {}
 
     def reproduce(self, impl: str, invariant_id: str, excluded: list[str] = ()) -> str:
         """A command that re-runs one check as this run did, from the directory the run
