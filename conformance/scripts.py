@@ -83,9 +83,45 @@ print("the check passed on this case: the failure depends on state this script d
 '''
 
 
+#: The script of a state machine's failure: the recorded sequence of operations, replayed.
+PROGRAM_TEMPLATE = '''"""{impl} fails {invariant}: a standalone reproduction.
+
+{message}
+
+Run it in the environment that ran the checks, from anywhere:
+
+    python REPORT_DIR/{path}
+
+It needs lstm-conformance and {impl}'s distribution installed; nothing else.
+"""
+
+import torch
+
+from conformance.discovery import load, registered
+from spec.invariants import by_id
+from spec.stateful import play
+
+# The operations that led to the failure, in order, as the state machine ran them on the
+# implementation and on a torch.nn.LSTM twin: (rule, arguments).
+program = {program}
+
+implementation = load(registered()[{impl!r}])[0]
+torch.manual_seed(0)
+# Each operation in turn (set a breakpoint in spec/stateful.py's rules); the last raises.
+play(by_id({invariant!r}).machine(implementation), program)
+print("the program ran without the failure: it depends on a random dropout mask")
+'''
+
+
 def script_for(impl: str, invariant_id: str, failure: dict, path: str) -> str | None:
     """The script's source for one failure, or None when its case cannot be rebuilt."""
     counterexample = failure.get("counterexample") or {}
+    if counterexample.get("program"):
+        return PROGRAM_TEMPLATE.format(
+            impl=impl, invariant=invariant_id, path=path,
+            message=str(failure.get("message") or "").strip().splitlines()[0][:500],
+            program=pprint.pformat([list(step) for step in counterexample["program"]],
+                                   indent=4, width=88, sort_dicts=False))
     case = counterexample.get("case")
     if not isinstance(case, dict) or "weight_seed" not in case or counterexample.get("steps"):
         return None

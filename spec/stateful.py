@@ -83,6 +83,8 @@ def lifecycle_machine(subject: Subject) -> type[RuleBasedStateMachine]:
         def __init__(self) -> None:
             super().__init__()
             self.steps: list[str] = []
+            #: The operations as (rule, arguments), JSON-able: what ``play`` replays.
+            self.program: list[tuple[str, dict]] = []
             self.backwards = 0  # backward passes accumulated into .grad since the last step
 
         # -- the module and its twin ------------------------------------------------------
@@ -90,6 +92,8 @@ def lifecycle_machine(subject: Subject) -> type[RuleBasedStateMachine]:
                     dtype=st.sampled_from(dtypes), seed=st.integers(0, 2**16),
                     training=st.booleans())
         def build(self, config: LSTMConfig, dtype: str, seed: int, training: bool) -> None:
+            self.program.append(("build", dict(config=config.kwargs(), dtype=dtype, seed=seed,
+                                               training=training)))
             self.config, self.dtype = config, DTYPES[dtype]
             self.weights = make_weights(config, seed, 1.0, self.dtype)
             try:
@@ -100,7 +104,7 @@ def lifecycle_machine(subject: Subject) -> type[RuleBasedStateMachine]:
                 reject()  # a configuration the implementation declines
             self.ref = _reference(config, self.weights, self.dtype)
             if training:  # modules start in training mode, as nn.Module's do
-                self.set_mode(True)
+                self._set_mode(True)
             self.named = self._nn_lstm_parameters()
 
         def _nn_lstm_parameters(self) -> dict[str, torch.Tensor]:
@@ -117,6 +121,9 @@ def lifecycle_machine(subject: Subject) -> type[RuleBasedStateMachine]:
               inference=st.booleans() if "no_grad" in supported else st.just(False))
         def call(self, seq_len: int, batch: int, form: Form, with_state: bool, backward: bool,
                  seed: int, inference: bool = False) -> None:
+            self.program.append(("call", dict(seq_len=seq_len, batch=batch, form=str(form),
+                                              with_state=with_state, backward=backward,
+                                              seed=seed, inference=inference)))
             batch = 1 if form == Form.UNBATCHED else batch
             lengths = None
             if form == Form.PACKED:
@@ -196,6 +203,10 @@ def lifecycle_machine(subject: Subject) -> type[RuleBasedStateMachine]:
 
         @rule(training=st.booleans())
         def set_mode(self, training: bool) -> None:
+            self.program.append(("set_mode", dict(training=training)))
+            self._set_mode(training)
+
+        def _set_mode(self, training: bool) -> None:
             what = "train()" if training else "eval()"
             self._guard(lambda: self.module.train(training), what)
             self.ref.train(training)
@@ -203,6 +214,7 @@ def lifecycle_machine(subject: Subject) -> type[RuleBasedStateMachine]:
 
         @rule(seed=st.integers(0, 2**16), scale=st.sampled_from([1.0, 3.0]))
         def load_new_weights(self, seed: int, scale: float) -> None:
+            self.program.append(("load_new_weights", dict(seed=seed, scale=scale)))
             weights = make_weights(self.config, seed, scale, self.dtype)
             self._guard(lambda: self.module.load_state_dict(dict(weights)),
                         f"load_state_dict(new weights, seed {seed})")
@@ -214,6 +226,7 @@ def lifecycle_machine(subject: Subject) -> type[RuleBasedStateMachine]:
         @rule(lr=st.sampled_from([0.1, 0.5]))
         def optimizer_step(self, lr: float) -> None:
             """One SGD step, in place, on both modules' parameters."""
+            self.program.append(("optimizer_step", dict(lr=lr)))
             with torch.no_grad():
                 for name, p in self.ref.named_parameters():
                     mine = self.named[name]
@@ -230,6 +243,7 @@ def lifecycle_machine(subject: Subject) -> type[RuleBasedStateMachine]:
         @precondition(lambda self: "float64" in supported and "float32" in supported)
         @rule(dtype=st.sampled_from(["float64", "float32"]))
         def to_dtype(self, dtype: str) -> None:
+            self.program.append(("to_dtype", dict(dtype=dtype)))
             self.dtype = DTYPES[dtype]
             moved = self._guard(lambda: self.module.to(self.dtype), f".to({dtype})")
             self.module = moved if moved is not None else self.module
@@ -279,12 +293,29 @@ def lifecycle_machine(subject: Subject) -> type[RuleBasedStateMachine]:
                 [*self.steps, what]
             if isinstance(exc, Violation):
                 exc.detail = {**exc.detail, "steps": steps}
-            exc.lifecycle = {"steps": steps, "case": {
+            exc.lifecycle = {"steps": steps, "program": list(self.program), "case": {
                 **self.config.kwargs(), "dtype": str(self.dtype).removeprefix("torch."),
                 "form": what.split("(")[1].split(",")[0] if what.startswith("call(") else None}}
 
     Lifecycle.__name__ = Lifecycle.__qualname__ = "Lifecycle"
     return Lifecycle
+
+
+def play(machine: type[RuleBasedStateMachine], program: list) -> None:
+    """Run a recorded ``program`` (a lifecycle failure's ``counterexample["program"]``) on a
+    fresh ``machine``, operation by operation, as hypothesis ran it: what it raised then,
+    it raises again (a standalone script's way to the failure)."""
+    state = machine()
+    try:
+        for rule, arguments in program:
+            arguments = dict(arguments)
+            if rule == "build":
+                arguments["config"] = LSTMConfig(**arguments["config"])
+            if "form" in arguments:
+                arguments["form"] = Form(arguments["form"])
+            getattr(state, rule)(**arguments)
+    finally:
+        state.teardown()
 
 
 def tours(invariant, supported: frozenset[str]) -> list[list[tuple[str, dict]]]:
