@@ -4,6 +4,7 @@ lifecycle machine is not the implementation under test."""
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -23,3 +24,37 @@ def test_the_lifecycle_reference_keeps_its_warnings_to_itself():
         reference = _reference(config, weights, torch.float32)
         reference.to(torch.float64)
     assert heard == [], [str(w.message) for w in heard]
+
+
+def test_a_long_exception_message_does_not_hide_the_condition():
+    """Two root causes that differ only in their condition read apart in the report and on
+    the terminal, however long the exception message before it."""
+    from types import SimpleNamespace
+
+    from conformance.results import Collector
+    from conformance.session import ConformanceRun
+
+    long = "RuntimeError: " + "the fused kernel could not be built; " * 40
+    collector = Collector("quick", 0, {"impl": None, "keyword": None}, [])
+    collector.implementation("long")
+    for invariant, features in (("matches-oracle", ["packed"]),
+                                ("output-shapes", ["float64"])):
+        failure = {"status": "error", "message": long + features[0], "kind": "error:raised:x",
+                   "counterexample": None, "reproduce": None,
+                   "condition": {"features": features, "text": f"when {features[0]}"}}
+        collector.record("long", invariant, {"status": "error", "message": failure["message"],
+                                             "counterexample": None, "reproduce": None,
+                                             "examples": 1, "duration_s": 0.1,
+                                             "failures": [failure]})
+    document = collector.document()
+    lines: list[str] = []
+    terminal = SimpleNamespace(section=lambda *a, **k: None,
+                               write_line=lambda line, **k: lines.append(line))
+    run = SimpleNamespace(document=document, report_error=None, report_dir=Path("r"))
+    ConformanceRun.summary(run, terminal)
+    causes = [line for line in lines if line.lstrip().startswith(("1.", "2."))]
+    assert len(causes) == 2, lines
+    for cause in document["implementations"]["long"]["root_causes"]:
+        assert any(f"fails {cause['condition']}:" in line for line in causes), (cause, causes)
+    assert {c["condition"] for c in document["implementations"]["long"]["root_causes"]} == \
+        {"when PackedSequence input", "when float64 weights and input"}
