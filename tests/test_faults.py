@@ -31,7 +31,11 @@ MATRIX = {
     "faulty-own-handler": ("error", ["killed by signal SIGSEGV",
                                      "without faulthandler's report", "own signal handler"]),
     "faulty-first-call": ("error", ["killed by signal SIGABRT"]),
+    # 2 s per prepare: output-shapes's examples outlast the 6 s limit
+    "faulty-slow": ("error", ["timed out after 6 s", "lstm_conformance_timeout"]),
 }
+#: Faults on every call, whose hung or crashed case is the check's first (simplest) one.
+ON_EVERY_CALL = [n for n in MATRIX if n not in ("faulty-raise", "faulty-slow")]
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +57,7 @@ def test_each_fault_is_reported_as_what_it_was(matrix_run, name):
     assert f"--lstm-impl {name}" in result["reproduce"]
 
 
-@pytest.mark.parametrize("name", [n for n in MATRIX if n != "faulty-raise"])
+@pytest.mark.parametrize("name", ON_EVERY_CALL)
 def test_a_dead_or_hung_check_keeps_the_case_it_was_running(matrix_run, name):
     """The first call of a check is its simplest case: that is the case a fault on every
     call (or on the first call of a process) must name."""
@@ -74,6 +78,26 @@ def test_a_timeout_costs_one_check_and_the_others_run(matrix_run):
         results["state-continuation"]["message"]
     assert results["state-continuation"]["examples"] > 1
     assert "timed out earlier" not in matrix_run.output
+
+
+def test_a_slow_implementation_gets_every_check_reported(conformance_run):
+    """``faulty-slow`` sleeps in every prepare: each selected check is reported (passed,
+    not applicable, or timed out with its own case and the advice), none "not run"."""
+    checks = ("output-shapes", "state-continuation", "zero-weights", "dropout-eval")
+    run = conformance_run("--lstm-impl", "faulty-slow", "--lstm-profile", "quick",
+                          "--timeout", "20", "-k", " or ".join(checks),
+                          env={"FAULTY_SLOW_PREPARE_S": "0.5"}, timeout=400)
+    results = run.impl("faulty-slow")["results"]
+    assert sorted(results) == sorted(checks)
+    for invariant, result in results.items():
+        message = result["message"] or ""
+        assert "not run" not in message and "timed out earlier" not in message, invariant
+        if result["status"] == "error":
+            assert "timed out after 20 s" in message, (invariant, message)
+            assert result["counterexample"]["case"] is not None
+        else:
+            assert result["status"] in ("passed", "not_applicable"), (invariant, message)
+    assert any(r["status"] == "passed" for r in results.values())
 
 
 def test_a_declared_time_limit_is_the_checks_limit(conformance_run):
