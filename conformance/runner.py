@@ -15,8 +15,16 @@ runner looks for the condition that triggers it: it re-runs the check with each 
 of the shrunk counterexample excluded in turn (``bidirectional``, ``float64``, ...), and
 the features whose exclusion makes the check pass are the condition ("fails when
 bidirectional and multi_layer"). Then it checks again with that condition excluded, which
-finds the next distinct failure or shows that the rest passes. Up to ``MAX_FAILURES``
-failures are kept, each with its own shrunk counterexample and condition.
+finds the next distinct failure or shows that the rest passes. The search goes on until
+what is left passes, or a failure has no condition to leave out, or its budget of
+``MAX_FAILURES`` distinct failures is spent (``search_ended`` says which); each failure
+keeps its own shrunk counterexample and condition. An error another check of the same
+implementation met first (``same_failure_key``) is tried with the condition it had there
+before any search: one error, one condition.
+
+Shrinking moves towards small cases, whose errors are often the smallest: each failure
+also keeps the largest error of its comparison that the check saw (``Failure.largest``),
+which its message states first, the shrunk counterexample's beside it.
 
 Every example also reports how close its numeric comparisons came to their limits
 (observed error / allowed error); hypothesis's targeted search steers towards larger
