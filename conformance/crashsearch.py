@@ -67,8 +67,8 @@ def _probe(probe: dict) -> str:
     in another dtype; returns the status it ended with (it did not crash)."""
     from hypothesis import settings
 
+    from conformance.attempt import run_attempt, without_shrinking
     from conformance.profiles import profile_settings
-    from conformance.runner import _attempt, _without_shrinking
     from conformance.selection import Selection
     from spec.invariants import by_id
     from spec.strategies import DTYPES, in_dtype, rebuild_case
@@ -86,9 +86,9 @@ def _probe(probe: dict) -> str:
             return type(exc).__name__
         return "passed"
     subject = loaded.subject.restricted(frozenset({probe["without"]}))
-    probe_settings = settings(_without_shrinking(profile_settings(probe["profile"])),
+    probe_settings = settings(without_shrinking(profile_settings(probe["profile"])),
                               database=None)
-    return str(_attempt(subject, invariant, probe_settings, probe["seed"],
+    return str(run_attempt(subject, invariant, probe_settings, probe["seed"],
                         f"{probe['impl']}:{probe['invariant']}:crash-probe", None).status)
 
 
