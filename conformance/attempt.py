@@ -70,6 +70,9 @@ class Attempt:
         return self.found[0].failure if self.found else None
 
 
+#: The kind of an attempt's failure when hypothesis refused to run the check at all.
+COULD_NOT_RUN = "error:check-could-not-run"
+
 #: Hears each case before it runs, with its extra draw (the crash watch notes both).
 OnCase = Callable[[dict, object], None]
 
@@ -142,7 +145,7 @@ def run_attempt(subject: Subject, invariant: Invariant, settings: Settings, seed
         result.status = Status.ERROR
         result.found.append(Found(Failure(Status.ERROR, f"the check could not run: "
                                            f"{qualified_name(type(exc))}: {exc}", None,
-                                           kind="error:check-could-not-run")))
+                                           kind=COULD_NOT_RUN)))
     return result
 
 

@@ -43,7 +43,14 @@ from collections.abc import Callable
 import torch
 from hypothesis import settings as Settings
 
-from conformance.attempt import Attempt, Found, OnCase, run_attempt, without_shrinking
+from conformance.attempt import (
+    COULD_NOT_RUN,
+    Attempt,
+    Found,
+    OnCase,
+    run_attempt,
+    without_shrinking,
+)
 from conformance.outcome import MAX_FAILURES, Failure, Outcome, same_failure_key
 from spec import tolerance
 from spec.capabilities import BEYOND_CORE, FEATURES, supported
@@ -113,7 +120,11 @@ def identity(failure: Failure) -> str:
 
 def _gone(attempt: Attempt, which: str) -> bool:
     """Whether ``attempt`` shows the failure ``which`` (its ``identity``) gone: the check
-    passed on some examples, or failed only in other ways (other bugs)."""
+    passed on some examples, or failed only in other ways (other bugs). An attempt that
+    could not run at all (hypothesis refused it) shows nothing: the feature it left out is
+    not blamed."""
+    if any(f.failure.kind == COULD_NOT_RUN for f in attempt.found):
+        return False
     return bool((attempt.status == Status.PASSED and attempt.examples) or (
         attempt.found and all(identity(f.failure) != which for f in attempt.found)))
 

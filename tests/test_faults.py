@@ -235,3 +235,32 @@ def test_a_script_is_not_written_without_the_checks_extra_draw():
     source = script_for("x", "causality", with_extra, "s.py")
     assert "by_id('causality').check(implementation, case, 1)" in source
     compile(source, "s.py", "exec")
+
+
+def test_a_condition_search_that_cannot_run_blames_no_feature(monkeypatch):
+    """A fault only in the condition search: every attempt of it is refused (hypothesis
+    could not run the check on the narrowed implementation). The failure found first
+    stays, with no feature named in its condition (a refused probe proves nothing), and
+    the check does not claim that the rest passes."""
+    import conformance.runner as runner
+    from conformance.attempt import COULD_NOT_RUN, Attempt, Found
+    from conformance.outcome import Failure
+    from spec.vocabulary import Status
+
+    real = runner.run_attempt
+
+    def refused_when_narrowed(subject, *args, **kwargs):
+        if not subject.excluded:
+            return real(subject, *args, **kwargs)
+        return Attempt(Status.ERROR, found=[Found(Failure(
+            Status.ERROR, "the check could not run: RuntimeError: injected", None,
+            kind=COULD_NOT_RUN))])
+
+    monkeypatch.setattr(runner, "run_attempt", refused_when_narrowed)
+    outcome = run_check(Subject("recording", _Recording), by_id("matches-oracle"),
+                        profile_settings("quick"), 0)
+    assert outcome.status == "failed"
+    failure = outcome.failures[0]
+    assert failure["kind"] != COULD_NOT_RUN
+    assert failure["condition"]["features"] == [], failure
+    assert outcome.rest_status is None and outcome.search_ended == "no-condition"
