@@ -59,6 +59,10 @@ class ConformanceRun:
             raise pytest.UsageError(str(exc)) from exc
         self.is_worker = worker is not None
         if worker is not None:
+            # The heavy imports (torch, hypothesis, the spec) now, before any check's time
+            # limit starts: a fresh worker's first check must not pay for them under load.
+            import conformance.runner  # noqa: F401
+
             self.seed = worker["seed"]
             self.crash_watch = CrashWatch(Path(worker["crash_dir"]),
                                           config.workerinput["workerid"])
