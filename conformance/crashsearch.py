@@ -9,7 +9,9 @@ check (without shrinking: only whether it still crashes matters), and the case i
 in the other full-precision dtype. Each probe runs in a fresh process of its own
 (``python -m conformance.crashsearch``), so a probe that crashes answers "still crashes"
 instead of ending the search; a probe that completes, whatever its verdict, shows that the
-crash needs the feature it left out. A probe that outlives its time limit proves nothing.
+crash needs the feature it left out. All the probes together get one check's time limit;
+a probe that outlives what is left of it proves nothing, and features not probed by then
+are not blamed.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 
 #: The line a probe prints last: whether it completed, and how.
 ANSWER = "CRASH-PROBE "
@@ -38,15 +41,21 @@ def crash_condition(impl: str, invariant_id: str, case: dict, extra: object, *,
         return None
     base = {"impl": impl, "invariant": invariant_id, "profile": profile, "seed": seed,
             "exclude": list(exclude)}
-    needed = set()
+    probes = []
     dtype = case.get("dtype")
-    if dtype in ("float32", "float64") and _completes(
-            {**base, "replay": {"case": case, "extra": extra,
-                                "dtype": "float64" if dtype == "float32" else "float32"}},
-            timeout):
-        needed.add(dtype)
-    for feature in sorted(features - DTYPE_NAMES - invariant.requires):
-        if _completes({**base, "without": feature}, timeout):
+    if dtype in ("float32", "float64"):
+        probes.append((dtype, {**base, "replay": {
+            "case": case, "extra": extra,
+            "dtype": "float64" if dtype == "float32" else "float32"}}))
+    probes += [(f, {**base, "without": f})
+               for f in sorted(features - DTYPE_NAMES - invariant.requires)]
+    deadline = time.monotonic() + timeout  # all probes together: one check's time limit
+    needed = set()
+    for feature, probe in probes:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break  # what was not probed is not blamed
+        if _completes(probe, left):
             needed.add(feature)
     return frozenset(needed)
 
