@@ -296,7 +296,7 @@ class ConformanceRun:
                          limit: float | None) -> dict | None:
         """The crash's condition, found by the runner's search with each probe in a fresh
         process (``conformance.crashsearch``), so that the probes' own crashes do not end
-        it; each probe gets the check's time limit."""
+        it; all its probes together get the check's time limit."""
         from conformance.crashsearch import crash_condition
         from conformance.runner import describe_condition
 
