@@ -24,7 +24,7 @@ from hypothesis.control import currently_in_test_context
 from hypothesis.errors import Flaky, Unsatisfiable, UnsatisfiedAssumption
 from hypothesis.stateful import RULE_MARKER, get_state_machine_test
 
-from conformance.outcome import Failure, failure_from
+from conformance.outcome import Failure, error_size, failure_from
 from spec.asserts import observing_ratios
 from spec.capabilities import supported
 from spec.errors import ImplementationError, NotApplicable, Violation, qualified_name
@@ -224,14 +224,15 @@ def _note_ratio(result: Attempt, ratio: float, case) -> None:
 
 
 def _note_largest(largest: dict[str, dict], exc: Violation, case, extra) -> None:
-    """Keep ``exc`` as its comparison's largest error when it is larger than any before."""
+    """Keep ``exc`` as its comparison's largest error (by ``error_size``: over what the
+    tolerance allows, so that dtypes compare) when it is larger than any before."""
     kind = str(exc.detail.get("check", "violation"))
-    diff = exc.detail.get("max_abs_diff")
-    if not isinstance(diff, (int, float)) or diff != diff:  # not a numeric comparison, NaN
+    size = error_size(exc.detail)
+    if size is None:
         return
-    if kind not in largest or diff > largest[kind]["max_abs_diff"]:
-        largest[kind] = {"message": str(exc), "max_abs_diff": float(diff),
-                         "case": case.describe(),
+    if kind not in largest or size > largest[kind]["size"]:
+        largest[kind] = {"message": str(exc), "max_abs_diff": exc.detail["max_abs_diff"],
+                         "size": size, "case": case.describe(),
                          "extra": list(extra) if isinstance(extra, tuple) else extra}
 
 

@@ -51,8 +51,9 @@ class Failure:
     tensors: dict | None = None
     #: The features excluded while this failure was searched for (none for the first).
     excluded: list[str] = field(default_factory=list)
-    #: The largest error of this kind the check saw ({"message", "max_abs_diff", "case",
-    #: "extra"}), when it is larger than the shrunk counterexample's: the error of record,
+    #: The largest error of this kind the check saw ({"message", "max_abs_diff", "size",
+    #: "case", "extra"}; ``size`` by ``error_size``), when it is larger than the shrunk
+    #: counterexample's: the error of record,
     #: which ``message`` states first. None when the shrunk case is the largest.
     largest: dict | None = None
     #: The shrunk counterexample's own message, when ``message`` states a larger error.
@@ -63,9 +64,8 @@ class Failure:
         the message states it first and the minimal counterexample beside it. Shrinking
         moves towards small cases, whose errors are often the smallest (a packed failure
         shrinks to 1.3e-3 where the run saw 0.14)."""
-        shrunk = (self.counterexample or {}).get("max_abs_diff")
-        if largest is None or not isinstance(shrunk, (int, float)) \
-                or not largest["max_abs_diff"] > shrunk * LARGER:
+        shrunk = error_size(self.counterexample or {})
+        if largest is None or shrunk is None or not largest["size"] > shrunk * LARGER:
             return
         self.largest = largest
         self.minimal_message = self.message
@@ -75,6 +75,20 @@ class Failure:
 
     def as_dict(self) -> dict:
         return asdict(self, dict_factory=_plain)
+
+
+def error_size(detail: dict) -> float | None:
+    """How large a failed comparison's error is, comparable across dtypes: its largest
+    |diff| over what the tolerance allows at that element (a bfloat16 error of 1.5 under a
+    tolerance of 0.5 is smaller than a float32 one of 1e-3 under 1e-5), or the |diff|
+    itself for an exact comparison. None when ``detail`` is no numeric comparison."""
+    diff, tol = detail.get("max_abs_diff"), detail.get("tolerance")
+    if not isinstance(diff, (int, float)) or diff != diff:  # NaN: no size
+        return None
+    if not isinstance(tol, dict):
+        return float(diff)
+    allowed = tol.get("atol", 0.0) + tol.get("rtol", 0.0) * abs(detail.get("expected") or 0.0)
+    return float(diff) / allowed if allowed > 0 else float(diff)
 
 
 def same_failure_key(failure: Failure) -> str | None:
