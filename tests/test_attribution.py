@@ -1,5 +1,7 @@
-"""Warnings are listed under whoever raised them: the suite's own reference nn.LSTM in the
-lifecycle machine is not the implementation under test."""
+"""What the report's words attribute, and to whom: warnings to whoever raised them (the
+suite's own reference nn.LSTM in the lifecycle machine is not the implementation under
+test), "got" to the result under test, digits enough to tell two values apart, and each
+root cause its own condition however long its message."""
 
 from __future__ import annotations
 
@@ -58,3 +60,30 @@ def test_a_long_exception_message_does_not_hide_the_condition():
         assert any(f"fails {cause['condition']}:" in line for line in causes), (cause, causes)
     assert {c["condition"] for c in document["implementations"]["long"]["root_causes"]} == \
         {"when PackedSequence input", "when float64 weights and input"}
+
+
+def test_one_line_messages_show_enough_digits_to_tell_values_apart():
+    from spec.asserts import expected_and_got
+
+    assert expected_and_got(0.277966, 0.22133) == "expected 0.277966, got 0.22133"
+    close = expected_and_got(-0.0505183, -0.0505183 + 2.9e-10)
+    expected, got = close.removeprefix("expected ").split(", got ")
+    assert expected != got and float(got) - float(expected) > 2e-10, close
+
+
+def test_packed_per_sequence_calls_the_packed_result_got():
+    """The packed result is the one under test: it is "got", the sequence run alone is
+    "expected"."""
+    from hypothesis import settings
+
+    from conformance.profiles import profile_settings
+    from conformance.runner import run_check
+    from spec.harness import Subject
+    from spec.invariants import by_id
+    from tests.defects.packed import PackedStatesAtPaddedEnd
+
+    outcome = run_check(Subject("padded-end", PackedStatesAtPaddedEnd),
+                        by_id("packed-per-sequence"),
+                        settings(profile_settings("quick"), database=None), 0)
+    failure = next(f for f in outcome.failures if f["kind"] == "packed-per-sequence")
+    assert "packed vs run alone" in failure["counterexample"]["quantity"], failure["message"]
