@@ -279,7 +279,8 @@ class ConformanceRun:
                 counterexample["extra"] = words.extra
         condition = None
         if crashed and not timed_out and case is not None:
-            condition = self._crash_condition(impl, invariant_id, case, words.extra, limit)
+            condition = self._crash_condition(impl, invariant_id, case, words.extra, limit,
+                                              how_it_died(words, exit_status(worker)))
         failure = Failure(Status.ERROR, message, counterexample, kind=kind,
                           condition=condition, reproduce=reproduce).as_dict()
         found = [] if words is None else [f for f in words.found if f.get("kind") != kind]
@@ -293,18 +294,31 @@ class ConformanceRun:
                 "impl": {}}
 
     def _crash_condition(self, impl: str, invariant_id: str, case: dict, extra: object,
-                         limit: float | None) -> dict | None:
+                         limit: float | None, died: str) -> dict | None:
         """The crash's condition, found by the runner's search with each probe in a fresh
         process (``conformance.crashsearch``), so that the probes' own crashes do not end
-        it; all its probes together get the check's time limit."""
+        it; all its probes together get the check's time limit. The same death on a case
+        of the same features as a crash already searched (a crash on every call, met by
+        every check) has the condition found then."""
         from conformance.crashsearch import crash_condition
         from conformance.runner import describe_condition
+        from spec.strategies import rebuild_case
 
-        features = crash_condition(impl, invariant_id, case, extra, profile=self.profile,
-                                   seed=self.seed, exclude=sorted(self.selection.exclude),
-                                   timeout=float(limit) if limit else 300.0)
-        if features is None:
-            return None
+        try:
+            key = f"crash|{died}|{','.join(sorted(rebuild_case(case).features()))}"
+        except Exception:
+            key = None
+        learned = self.learned_conditions(impl)
+        if key is not None and key in learned:
+            features = frozenset(learned[key])
+        else:
+            features = crash_condition(impl, invariant_id, case, extra, profile=self.profile,
+                                       seed=self.seed, exclude=sorted(self.selection.exclude),
+                                       timeout=float(limit) if limit else 300.0)
+            if features is None:
+                return None
+            if key is not None:
+                self.learned_conditions(impl, {key: sorted(features)})
         return {"features": sorted(features), "text": describe_condition(features)}
 
     def finish(self, session: pytest.Session) -> None:
