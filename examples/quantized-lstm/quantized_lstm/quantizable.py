@@ -3,9 +3,9 @@ lstm-conformance drop-in: ``quantizable``.
 
 The quantizable LSTM is the module eager-mode static quantization observes and converts:
 an LSTM built from ``nn.Linear`` gates and ``FloatFunctional`` operations, computing in
-float until it is converted. It has known defects the suite should find and tell apart
-(pytorch/pytorch#89357: the backward direction of layers >= 2 reads the wrong input; no
-float64, packed or unbatched input).
+float until it is converted. It has several defects at once for the suite to tell apart
+(no float64 or half precision, no packed or unbatched input; pytorch/pytorch#89357, the
+backward direction of layers >= 2, was not seen with torch 2.13).
 
 What the adapter does, and no more: it holds float parameters under ``nn.LSTM``'s names,
 so ``load_state_dict`` and ``state_dict`` behave as on ``nn.LSTM``, and on each call it
