@@ -5,6 +5,7 @@ from what a check raised.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 
@@ -13,8 +14,14 @@ from hypothesis.errors import Flaky
 from spec.errors import ImplementationError, Violation, qualified_name
 from spec.vocabulary import Status
 
-#: Distinct failures kept per check; each costs a shrink and a search for its condition.
-MAX_FAILURES = 3
+#: The search budget of one check: distinct failures kept, each of which costs a shrink,
+#: a search for its condition and a re-check without it. A check keeps looking until what
+#: is left passes, or a failure has no condition to leave out, or this budget is spent
+#: (``Outcome.search_ended`` says which).
+MAX_FAILURES = 6
+#: A largest error counts as larger than the shrunk case's when it exceeds it by this
+#: factor: what the messages' three significant digits show (not float rounding).
+LARGER = 1.01
 #: Tensors up to this many elements are kept with a failure, for the report's pictures.
 PICTURE_ELEMENTS = 4096
 
@@ -44,9 +51,66 @@ class Failure:
     tensors: dict | None = None
     #: The features excluded while this failure was searched for (none for the first).
     excluded: list[str] = field(default_factory=list)
+    #: The largest error of this kind the check saw ({"message", "max_abs_diff", "size",
+    #: "case", "extra"}; ``size`` by ``error_size``), when it is larger than the shrunk
+    #: counterexample's: the error of record,
+    #: which ``message`` states first. None when the shrunk case is the largest.
+    largest: dict | None = None
+    #: The shrunk counterexample's own message, when ``message`` states a larger error.
+    minimal_message: str | None = None
+
+    def record_largest(self, largest: dict | None) -> None:
+        """Make ``largest`` the error of record when it exceeds the shrunk case's error:
+        the message states it first and the minimal counterexample beside it. Shrinking
+        moves towards small cases, whose errors are often the smallest (a packed failure
+        shrinks to 1.3e-3 where the run saw 0.14)."""
+        shrunk = error_size(self.counterexample or {})
+        if largest is None or shrunk is None or not largest["size"] > shrunk * LARGER:
+            return
+        self.largest = largest
+        self.minimal_message = self.message
+        self.message = (f"{largest['message']} [the largest error seen, on "
+                        f"{describe_case(largest['case'])}; the minimal counterexample: "
+                        f"{self.message}]")
 
     def as_dict(self) -> dict:
         return asdict(self, dict_factory=_plain)
+
+
+def error_size(detail: dict) -> float | None:
+    """How large a failed comparison's error is, comparable across dtypes: its largest
+    |diff| over what the tolerance allows at that element (a bfloat16 error of 1.5 under a
+    tolerance of 0.5 is smaller than a float32 one of 1e-3 under 1e-5), or the |diff|
+    itself for an exact comparison. None when ``detail`` is no numeric comparison."""
+    diff, tol = detail.get("max_abs_diff"), detail.get("tolerance")
+    if not isinstance(diff, (int, float)) or diff != diff:  # NaN: no size
+        return None
+    if not isinstance(tol, dict):
+        return float(diff)
+    allowed = tol.get("atol", 0.0) + tol.get("rtol", 0.0) * abs(detail.get("expected") or 0.0)
+    return float(diff) / allowed if allowed > 0 else float(diff)
+
+
+def same_failure_key(failure: Failure) -> str | None:
+    """What makes an error the same error in every check of an implementation: its kind and
+    the words of its message's first line (numbers left out), so that a condition one check
+    learned can be tried first by the others; what it raised, not which call raised it.
+    None for a failed comparison, whose kind is its own check's."""
+    if failure.status != Status.ERROR:
+        return None
+    first = (failure.message or "").splitlines()[0] if failure.message else ""
+    said = first.split(" raised ", 1)[-1]  # not which call raised it ("(input, hx)")
+    return f"{failure.kind}|{re.sub(r'[0-9.e+-]+', '#', said)[:160]}"
+
+
+def describe_case(case: dict) -> str:
+    """``bias=False, num_layers=2, float64, packed`` : the parts of a case worth reading."""
+    defaults = {"num_layers": 1, "bias": True, "batch_first": False, "dropout": 0.0,
+                "bidirectional": False, "proj_size": 0}
+    parts = [f"{k}={case[k]}" for k in defaults if k in case and case[k] != defaults[k]]
+    parts += [str(case.get("dtype")), str(case.get("form"))]
+    parts += [f"seq_len={case.get('seq_len')}", f"batch={case.get('batch')}"]
+    return ", ".join(p for p in parts if p and p != "None")
 
 
 @dataclass
@@ -65,6 +129,11 @@ class Outcome:
     #: the check on that rest (None when nothing failed).
     passes_without: list[str] | None = None
     rest_status: Status | None = None
+    #: Why the search for further failures ended (None when nothing failed):
+    #: ``rest-known`` (the rest was checked: ``rest_status``), ``budget-spent``
+    #: (``MAX_FAILURES`` found, the rest unknown), ``no-condition`` (a failure on every
+    #: kind of case tried leaves nothing to exclude), ``not-searched`` (exploring was off).
+    search_ended: str | None = None
     #: For a failure or error: the status of the same check on core cases only (one
     #: unidirectional layer, dense input), which decides the "core" conformance level.
     core_status: Status | None = None

@@ -134,12 +134,14 @@ def _signature(failure: dict) -> tuple | None:
 
 
 def _error_key(failure: dict) -> tuple | None:
-    """An error's kind and the words of its message (numbers left out)."""
+    """An error's kind and the words of its message's first line, all of them (numbers and
+    the case a crash was running left out): two errors whose long messages differ only
+    at the end are two errors."""
     if failure.get("status") != Status.ERROR:
         return None
-    words = re.sub(r"[0-9.e+-]+", "#", str(failure.get("message") or "").splitlines()[0]
-                   if failure.get("message") else "")
-    return failure.get("kind"), words[:120]
+    first = str(failure.get("message") or "").splitlines()[0] if failure.get("message") else ""
+    first = re.sub(r" \(while running [^()]*\)$", "", first)
+    return failure.get("kind"), re.sub(r"[0-9.e+-]+", "#", first)
 
 
 def describe_condition(features: frozenset[str]) -> str:

@@ -15,8 +15,16 @@ runner looks for the condition that triggers it: it re-runs the check with each 
 of the shrunk counterexample excluded in turn (``bidirectional``, ``float64``, ...), and
 the features whose exclusion makes the check pass are the condition ("fails when
 bidirectional and multi_layer"). Then it checks again with that condition excluded, which
-finds the next distinct failure or shows that the rest passes. Up to ``MAX_FAILURES``
-failures are kept, each with its own shrunk counterexample and condition.
+finds the next distinct failure or shows that the rest passes. The search goes on until
+what is left passes, or a failure has no condition to leave out, or its budget of
+``MAX_FAILURES`` distinct failures is spent (``search_ended`` says which); each failure
+keeps its own shrunk counterexample and condition. An error another check of the same
+implementation met first (``same_failure_key``) is tried with the condition it had there
+before any search: one error, one condition.
+
+Shrinking moves towards small cases, whose errors are often the smallest: each failure
+also keeps the largest error of its comparison that the check saw (``Failure.largest``),
+which its message states first, the shrunk counterexample's beside it.
 
 Every example also reports how close its numeric comparisons came to their limits
 (observed error / allowed error); hypothesis's targeted search steers towards larger
@@ -27,249 +35,28 @@ Pure library code over ``spec``: the pytest plugin and the project's tests both 
 
 from __future__ import annotations
 
-import dataclasses
 import time
 import warnings
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import torch
-from hypothesis import Phase, given, reject, target
-from hypothesis import seed as hypothesis_seed
 from hypothesis import settings as Settings
-from hypothesis.control import currently_in_test_context
-from hypothesis.errors import Flaky, Unsatisfiable, UnsatisfiedAssumption
-from hypothesis.stateful import RULE_MARKER, get_state_machine_test
 
-from conformance.outcome import MAX_FAILURES, Failure, Outcome, failure_from
+from conformance.attempt import (
+    COULD_NOT_RUN,
+    Attempt,
+    Found,
+    OnCase,
+    run_attempt,
+    without_shrinking,
+)
+from conformance.outcome import MAX_FAILURES, Failure, Outcome, same_failure_key
 from spec import tolerance
-from spec.asserts import observing_ratios
 from spec.capabilities import BEYOND_CORE, FEATURES, supported
-from spec.errors import ImplementationError, NotApplicable, Violation, qualified_name
 from spec.harness import Subject
 from spec.invariants import Invariant
-from spec.strategies import Draws, dtype_cases
 from spec.vocabulary import Status
-
-
-@dataclass
-class _Found:
-    """One failure of an attempt, with the shrunk case (and extra draw) that shows it."""
-
-    failure: Failure
-    case: object = None
-    extra: object = None
-
-    @property
-    def features(self) -> frozenset[str]:
-        return self.case.features() if self.case is not None else frozenset()
-
-
-@dataclass
-class _Attempt:
-    """One hypothesis run of a check on one restriction of the implementation. Hypothesis
-    reports each distinct bug it meets (by exception type and where it was raised), each
-    shrunk on its own: ``found`` holds them all."""
-
-    status: Status
-    found: list[_Found] = field(default_factory=list)
-    examples: int = 0
-    not_applicable: Counter = field(default_factory=Counter)
-    max_ratio: float | None = None
-    worst_case: dict | None = None
-    ratios: list[float] = field(default_factory=list)
-    message: str | None = None
-
-    @property
-    def failure(self) -> Failure | None:
-        return self.found[0].failure if self.found else None
-
-
-#: Hears each case before it runs, with its extra draw (the crash watch notes both).
-OnCase = Callable[[dict, object], None]
-
-
-def _attempt(subject: Subject, invariant: Invariant, settings: Settings, seed: int | None,
-             digest: str, on_case: OnCase | None) -> _Attempt:
-    caps = supported(subject.unsupported)
-    if invariant.missing(caps):
-        return _Attempt(Status.NOT_APPLICABLE)
-    result = _Attempt(Status.PASSED)
-    last: dict = {}
-
-    def check(drawn) -> None:
-        case, extra = drawn if isinstance(drawn, tuple) else (drawn, None)
-        last["case"], last["extra"] = case, extra
-        if on_case is not None:
-            on_case(case.describe(), extra)
-        ratios: list[float] = []
-        try:
-            with observing_ratios(ratios.append):
-                invariant.check(subject, case, *(() if extra is None else (extra,)))
-        except NotApplicable as exc:
-            result.not_applicable[str(exc)] += 1
-            reject()
-        except (Violation, ImplementationError) as exc:
-            exc.lstm_case = (case, extra)  # which case, when several bugs are reported
-            raise
-        except Exception as exc:  # the check itself tripped over what came back
-            error = ImplementationError(
-                f"checking crashed with {qualified_name(type(exc))}: {exc} (the "
-                "implementation's result may have an unexpected form)",
-                kind="check-crashed", exception=qualified_name(type(exc)))
-            error.lstm_case = (case, extra)
-            raise error from exc
-        finally:  # a failing example's ratio counts too: it is the largest
-            if ratios:
-                _note_ratio(result, max(ratios), case)
-        result.examples += 1
-        if ratios and currently_in_test_context():  # not for a decisive case
-            target(min(max(ratios), 1e6), label="observed error / allowed error")
-
-    if invariant.machine is not None:
-        test = _machine_test(subject, invariant, settings, digest, result, last)
-        if seed is not None:
-            test = hypothesis_seed(seed)(test)
-    else:
-        check._hypothesis_internal_add_digest = digest.encode()  # its own database entry
-        test = given(invariant.strategy(caps))(check)
-        if seed is not None:
-            test = hypothesis_seed(seed)(test)
-        test = settings(test)  # after seed(), which would otherwise turn the database off
-    try:
-        test()
-        _play_decisive(subject, invariant, settings, seed, caps, check)
-    except Unsatisfiable:
-        result.status = Status.NOT_APPLICABLE
-        result.message = "every drawn case was refused: " + "; ".join(
-            sorted(result.not_applicable))
-    except (Violation, ImplementationError, Flaky, BaseExceptionGroup) as exc:
-        bugs = exc.exceptions if isinstance(exc, BaseExceptionGroup) \
-            and not isinstance(exc, Flaky) else (exc,)
-        for bug in bugs:
-            case, extra = getattr(bug, "lstm_case", (last.get("case"), last.get("extra")))
-            result.found.append(_Found(_found_failure(bug, case, extra, subject), case, extra))
-        result.status = result.found[0].failure.status
-        result.examples += 1
-    except Exception as exc:  # hypothesis refused to run the check; keep the run going
-        result.status = Status.ERROR
-        result.found.append(_Found(Failure(Status.ERROR, f"the check could not run: "
-                                           f"{qualified_name(type(exc))}: {exc}", None,
-                                           kind="error:check-could-not-run")))
-    return result
-
-
-#: Decisive cases and programs (``Invariant.decisive``) run in every check of a profile of at
-#: least this many examples (default, thorough, ci), after the drawn ones have passed; the
-#: quick profile is a smoke test and leaves them to chance. A check at production sizes
-#: (``Invariant.stress``) draws few examples, each large, and always runs its decisive case
-#: at the largest size.
-DECISIVE_FROM_EXAMPLES = 25
-
-
-def _play_decisive(subject: Subject, invariant: Invariant, settings: Settings,
-                   seed: int | None, caps: frozenset[str], check: Callable) -> None:
-    """Check the invariant's decisive cases (or play its decisive programs), which random
-    draws reach only now and then, and one plain case per dtype (``dtype_cases``). A
-    failing case is followed by a search narrowed to its region (its large dimension,
-    form, dtype, bias and initial state), which hypothesis shrinks to the smallest failing
-    case; the case itself is reported if that search misses."""
-    if settings.max_examples < DECISIVE_FROM_EXAMPLES and not invariant.stress:
-        return
-    if invariant.machine is not None:
-        machine = invariant.machine(subject)
-        for program in invariant.decisive(invariant, caps) if invariant.decisive else ():
-            _play(machine, program)
-        return
-    decisive = invariant.decisive(invariant, caps) if invariant.decisive else []
-    if invariant.extra is None and not invariant.draws.large:
-        decisive += dtype_cases(caps, invariant.draws)  # drawn dtypes are not spread evenly
-    for drawn in decisive:  # a case, or (case, extra) for a check that draws more
-        case = drawn[0] if isinstance(drawn, tuple) else drawn
-        try:
-            check(drawn)
-        except UnsatisfiedAssumption:  # a case the implementation declines
-            continue
-        except (Violation, ImplementationError) as exc:
-            region = dataclasses.replace(invariant, draws=_region(invariant, case))
-            narrowed = given(region.strategy(caps))(check)
-            if seed is not None:
-                narrowed = hypothesis_seed(seed)(narrowed)
-            Settings(settings, database=None)(narrowed)()
-            raise exc  # the narrowed search passed: the decisive case is the counterexample
-
-
-def _region(invariant: Invariant, case) -> Draws:
-    """The draws of ``invariant`` narrowed to the region of a decisive ``case``."""
-    dims = [d for d in invariant.draws.large_dims
-            if invariant.draws.sizes[d][-1] == {"hidden_size": case.config.hidden_size,
-                                          "input_size": case.config.input_size,
-                                          "seq_len": case.seq_len, "batch": case.batch}[d]]
-    return dataclasses.replace(invariant.draws, large_dims=tuple(dims[:1]) or
-                               invariant.draws.large_dims, forms=(case.form,),
-                               bias=case.config.bias, dtypes=(case.dtype_name,),
-                               initial_state=case.hx is not None, weight_scales=("normal",))
-
-
-def _play(machine: type, program: list[tuple[str, dict]]) -> None:
-    """One decisive program of a state machine: its rules called in order, as hypothesis
-    would call them; a program the implementation declines, or whose next rule's
-    precondition does not hold, stops there."""
-    state = machine()
-    try:
-        for rule, arguments in program:
-            declared = getattr(getattr(machine, rule), RULE_MARKER, None)
-            if declared is not None and not all(p(state) for p in declared.preconditions):
-                return  # as hypothesis would not call it here
-            getattr(state, rule)(**arguments)
-    except UnsatisfiedAssumption:
-        return
-    finally:
-        state.teardown()
-
-
-def _note_ratio(result: _Attempt, ratio: float, case) -> None:
-    result.ratios.append(float(f"{ratio:.3g}"))
-    if result.max_ratio is None or ratio > result.max_ratio:
-        result.max_ratio = ratio
-        result.worst_case = {"ratio": ratio, "case": case.describe()}
-
-
-def _found_failure(exc: BaseException, case, extra, subject: Subject) -> Failure:
-    failure = failure_from(exc, case, subject.excluded)
-    if extra is not None and failure.counterexample is not None:
-        failure.counterexample["extra"] = list(extra) if isinstance(extra, (list, tuple)) \
-            else extra
-    lifecycle = getattr(exc, "lifecycle", None)
-    if lifecycle is not None:  # a state machine: the case is the module and its steps
-        failure.counterexample = {**failure.counterexample, **lifecycle}
-    return failure
-
-
-def _machine_test(subject: Subject, invariant: Invariant, settings: Settings, digest: str,
-                  result: _Attempt, last: dict):
-    """The hypothesis test that runs ``invariant``'s state machine on ``subject``."""
-    machine = invariant.machine(subject)
-
-    class Counted(machine):
-        def teardown(self) -> None:
-            result.examples += 1
-            super().teardown()
-
-    test = get_state_machine_test(Counted, settings=Settings(settings, **MACHINE_SETTINGS))
-    test.hypothesis.inner_test._hypothesis_internal_add_digest = digest.encode()
-    last["case"] = None
-    return test
-
-
-#: Steps per state-machine run: long enough for call, update, call again, short enough
-#: that a profile's examples stay affordable.
-MACHINE_SETTINGS = {"stateful_step_count": 12}
-
-
-def _without_shrinking(settings: Settings) -> Settings:
-    return Settings(settings, phases=[p for p in settings.phases if p != Phase.shrink])
 
 
 def describe_condition(features: frozenset[str]) -> str:
@@ -303,13 +90,13 @@ def _passes_in_another_dtype(subject: Subject, invariant: Invariant, failing_cas
 
 
 def _condition(subject: Subject, invariant: Invariant, settings: Settings, seed: int | None,
-               digest: str, failing: frozenset[str], kind: str,
+               digest: str, failing: frozenset[str], which: str,
                failing_case, on_case: OnCase | None = None) -> frozenset[str]:
-    """The features of a failing case without which this failure (its ``kind``) goes away:
+    """The features of a failing case without which this failure (its ``identity``) goes away:
     the check passes, or fails only in another way (another bug). Together they are what
     triggers the failure. Each non-dtype feature is left out in turn for a fresh search;
     the dtype is tested by replaying the shrunk case in the other dtypes."""
-    probe = _without_shrinking(settings)
+    probe = without_shrinking(settings)
     needed = set()
     dtypes = {"float32", "float64", "float16", "bfloat16"}
     if failing_case is not None and _passes_in_another_dtype(subject, invariant, failing_case,
@@ -317,20 +104,68 @@ def _condition(subject: Subject, invariant: Invariant, settings: Settings, seed:
         needed |= failing & dtypes - invariant.requires
     for feature in sorted(failing - invariant.requires - dtypes):
         narrower = subject.restricted(frozenset({feature}))
-        attempt = _attempt(narrower, invariant, probe, seed, f"{digest}:without:{feature}",
+        attempt = run_attempt(narrower, invariant, probe, seed, f"{digest}:without:{feature}",
                            on_case)
-        gone = (attempt.status == Status.PASSED and attempt.examples) or (
-            attempt.found and all(f.failure.kind != kind for f in attempt.found))
-        if gone:
+        if _gone(attempt, which):
             needed.add(feature)
     return frozenset(needed)
+
+
+def identity(failure: Failure) -> str:
+    """What tells one failure from another within a check: a failed comparison's check key;
+    an error's kind and the words of its message (two errors of one exception type, "no
+    float64 kernel" and "packed input is not supported", are two failures)."""
+    return same_failure_key(failure) or failure.kind
+
+
+def _gone(attempt: Attempt, which: str) -> bool:
+    """Whether ``attempt`` shows the failure ``which`` (its ``identity``) gone: the check
+    passed on some examples, or failed only in other ways (other bugs). An attempt that
+    could not run at all (hypothesis refused it) shows nothing: the feature it left out is
+    not blamed."""
+    if any(f.failure.kind == COULD_NOT_RUN for f in attempt.found):
+        return False
+    return bool((attempt.status == Status.PASSED and attempt.examples) or (
+        attempt.found and all(identity(f.failure) != which for f in attempt.found)))
+
+
+def _learned_condition(subject: Subject, invariant: Invariant, settings: Settings,
+                       seed: int | None, digest: str, found: Found,
+                       conditions: dict[str, list[str]] | None,
+                       on_case: OnCase | None) -> frozenset[str] | None:
+    """The condition another check learned for the same error, when this failing case has
+    its features and leaving them out makes the failure go here too; else None."""
+    key = same_failure_key(found.failure)
+    learned = None if conditions is None or key is None else conditions.get(key)
+    if not learned or not set(learned) <= found.features | invariant.requires:
+        return None
+    learned = frozenset(learned) - invariant.requires
+    if not learned:
+        return None
+    attempt = run_attempt(subject.restricted(learned), invariant, without_shrinking(settings),
+                       seed, f"{digest}:learned:{','.join(sorted(learned))}", on_case)
+    return learned if _gone(attempt, identity(found.failure)) else None
+
+
+def _search_ended(outcome: Outcome, explore: bool) -> str | None:
+    """Why the search for further failures ended (``Outcome.search_ended``)."""
+    if not outcome.failures:
+        return None
+    if outcome.rest_status is not None:
+        return "rest-known"
+    if not explore:
+        return "not-searched"
+    if len(outcome.failures) >= MAX_FAILURES:
+        return "budget-spent"
+    return "no-condition"
 
 
 def run_check(subject: Subject, invariant: Invariant, settings: Settings,
               seed: int | None = None, *, explore: bool = True,
               declared_tolerance: dict | None = None,
               on_case: OnCase | None = None,
-              on_found: Callable[[dict], None] | None = None) -> Outcome:
+              on_found: Callable[[dict], None] | None = None,
+              conditions: dict[str, list[str]] | None = None) -> Outcome:
     """Check ``invariant`` on ``subject`` under ``settings``; never raises for a verdict.
 
     With ``explore``, a failure is followed by the search for its condition and for
@@ -338,6 +173,9 @@ def run_check(subject: Subject, invariant: Invariant, settings: Settings,
     implementation's own (``spec.tolerance.declared_tolerance``); ``on_case`` hears each
     case before it runs, and ``on_found`` each distinct failure once found (the crash watch
     notes both, so that a crash names its case and keeps what was found before it).
+    ``conditions`` holds the conditions the implementation's other checks learned, by
+    ``same_failure_key``: an error met again is first tried with the condition it had
+    there, and a condition learned here is added to it (one error, one condition).
     """
     start = time.perf_counter()
     missing = invariant.missing(supported(subject.unsupported))
@@ -352,7 +190,7 @@ def run_check(subject: Subject, invariant: Invariant, settings: Settings,
     torch_state = torch.get_rng_state()
     with tolerance.declared(declared_tolerance), warnings.catch_warnings(record=True) as heard:
         warnings.simplefilter("default")  # each distinct warning once
-        attempt = _attempt(subject, invariant, settings, seed, digest, on_case)
+        attempt = run_attempt(subject, invariant, settings, seed, digest, on_case)
         outcome = Outcome(attempt.status, examples=attempt.examples,
                           max_ratio=attempt.max_ratio, worst_case=attempt.worst_case,
                           ratios=attempt.ratios,
@@ -362,18 +200,26 @@ def run_check(subject: Subject, invariant: Invariant, settings: Settings,
         excluded: frozenset[str] = frozenset()
         while attempt.found:
             triggers: frozenset[str] = frozenset()
-            known = {f.kind for f in outcome.failures}
-            new = [f for f in attempt.found if f.failure.kind not in known]
+            known = {identity(f) for f in outcome.failures}
+            new = [f for f in attempt.found if identity(f.failure) not in known]
             for found in new[:MAX_FAILURES - len(outcome.failures)]:
+                found.failure.record_largest(attempt.largest.get(found.failure.kind))
                 outcome.failures.append(found.failure)
                 if on_found is not None:
                     on_found(found.failure.as_dict())
                 if not explore:
                     continue
-                trigger = _condition(subject.restricted(excluded), invariant, settings, seed,
-                                     digest, found.features, found.failure.kind,
-                                     None if found.case is None else (found.case, found.extra),
-                                     on_case)
+                trigger = _learned_condition(subject.restricted(excluded), invariant,
+                                             settings, seed, digest, found, conditions,
+                                             on_case)
+                if trigger is None:
+                    trigger = _condition(subject.restricted(excluded), invariant, settings,
+                                         seed, digest, found.features, identity(found.failure),
+                                         None if found.case is None
+                                         else (found.case, found.extra), on_case)
+                    key = same_failure_key(found.failure)
+                    if conditions is not None and key is not None and trigger:
+                        conditions[key] = sorted(trigger)
                 found.failure.condition = {"features": sorted(trigger),
                                            "text": describe_condition(trigger)}
                 triggers |= trigger
@@ -383,7 +229,7 @@ def run_check(subject: Subject, invariant: Invariant, settings: Settings,
             excluded |= triggers
             torch.set_rng_state(torch_state)
             narrower = subject.restricted(excluded)
-            attempt = _attempt(narrower, invariant, settings, seed,
+            attempt = run_attempt(narrower, invariant, settings, seed,
                                f"{subject.name}:{invariant.id}:without:"
                                f"{','.join(sorted(narrower.excluded))}", on_case)
             outcome.examples += attempt.examples
@@ -394,6 +240,7 @@ def run_check(subject: Subject, invariant: Invariant, settings: Settings,
             if not attempt.found:
                 outcome.passes_without = sorted(excluded)
                 outcome.rest_status = attempt.status
+        outcome.search_ended = _search_ended(outcome, explore)
         if outcome.failures:
             first = outcome.failures[0]
             outcome.status, outcome.message = first.status, first.message
@@ -434,5 +281,5 @@ def _core_status(subject: Subject, invariant: Invariant, settings: Settings,
     if outcome.rest_status in (Status.PASSED, Status.NOT_APPLICABLE) and excluded <= BEYOND_CORE:
         return Status.PASSED
     core = subject.restricted(BEYOND_CORE)
-    return _attempt(core, invariant, _without_shrinking(settings), seed, f"{digest}:core",
+    return run_attempt(core, invariant, without_shrinking(settings), seed, f"{digest}:core",
                     on_case).status

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -21,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from conformance.crashwatch import CrashWatch
+from conformance.outcome import describe_case
 from conformance.selection import Loaded, Selection, SelectionError
 
 OUTCOME_KEY = "lstm_conformance_outcome"
@@ -59,6 +61,10 @@ class ConformanceRun:
             raise pytest.UsageError(str(exc)) from exc
         self.is_worker = worker is not None
         if worker is not None:
+            # The heavy imports (torch, hypothesis, the spec) now, before any check's time
+            # limit starts: a fresh worker's first check must not pay for them under load.
+            import conformance.runner  # noqa: F401
+
             self.seed = worker["seed"]
             self.crash_watch = CrashWatch(Path(worker["crash_dir"]),
                                           config.workerinput["workerid"])
@@ -152,10 +158,13 @@ class ConformanceRun:
         on_case = self.crash_watch.case if self.is_worker else None
         blocked = self.blocked(impl, on_case)
         if blocked is None:
+            conditions = self.learned_conditions(impl)
             outcome = run_check(loaded.subject, by_id(invariant_id),
                                 profile_settings(self.profile), self.seed,
                                 declared_tolerance=loaded.tolerance, on_case=on_case,
-                                on_found=self.crash_watch.found if self.is_worker else None)
+                                on_found=self.crash_watch.found if self.is_worker else None,
+                                conditions=conditions)
+            self.learned_conditions(impl, conditions)
         else:  # its simplest case once, no search: the rest is blocked by that cause
             outcome = run_check(loaded.subject, by_id(invariant_id), simplest_settings(),
                                 None, explore=False, declared_tolerance=loaded.tolerance,
@@ -187,11 +196,27 @@ class ConformanceRun:
         self._blocked[impl] = why
         return why
 
+    def learned_conditions(self, impl: str, learned: dict | None = None) -> dict:
+        """The conditions ``impl``'s checks have learned so far, by error
+        (``conformance.outcome.same_failure_key``), kept beside the crash logs so that a
+        replaced or a parallel worker reuses them; with ``learned``, store those."""
+        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", impl)
+        path = self.crash_watch.directory / f"conditions-{safe}.json"
+        if learned is not None:
+            known = json.loads(path.read_text()) if path.exists() else {}
+            path.write_text(json.dumps({**known, **learned}))
+            return learned
+        return json.loads(path.read_text()) if path.exists() else {}
+
     def reproduce(self, impl: str, invariant_id: str, excluded: list[str] = ()) -> str:
         """A command that re-runs one check as this run did, from the directory the run
-        started in, in its environment, writing its report beside the full one."""
+        started in, in its environment, writing its report in a directory of its own under
+        the full report's ``reproduce/`` (a reproduce run's own commands write beside it)."""
         seed = "" if self.seed is None else f" --hypothesis-seed={self.seed}"
-        report = self.report_dir / "reproduce"
+        root = self.report_dir.parent if self.report_dir.parent.name == "reproduce" \
+            else self.report_dir / "reproduce"
+        name = "__".join([impl, invariant_id, *(f"without-{f}" for f in excluded)])
+        report = root / re.sub(r"[^A-Za-z0-9_.-]", "_", name)
         try:
             report = report.relative_to(self.config.invocation_params.dir)
         except ValueError:
@@ -283,8 +308,12 @@ class ConformanceRun:
             counterexample = {"case": case}
             if words.extra is not None:
                 counterexample["extra"] = words.extra
+        condition = None
+        if crashed and not timed_out and case is not None:
+            condition = self._crash_condition(impl, invariant_id, case, words.extra, limit,
+                                              how_it_died(words, exit_status(worker)))
         failure = Failure(Status.ERROR, message, counterexample, kind=kind,
-                          reproduce=reproduce).as_dict()
+                          condition=condition, reproduce=reproduce).as_dict()
         found = [] if words is None else [f for f in words.found if f.get("kind") != kind]
         for earlier in found:
             earlier["reproduce"] = self.reproduce(impl, invariant_id, earlier.get("excluded", ()))
@@ -294,6 +323,34 @@ class ConformanceRun:
                           counterexample=counterexample, message=message,
                           reproduce=reproduce, failures=[failure, *found]).as_dict(),
                 "impl": {}}
+
+    def _crash_condition(self, impl: str, invariant_id: str, case: dict, extra: object,
+                         limit: float | None, died: str) -> dict | None:
+        """The crash's condition, found by the runner's search with each probe in a fresh
+        process (``conformance.crashsearch``), so that the probes' own crashes do not end
+        it; all its probes together get the check's time limit. The same death on a case
+        of the same features as a crash already searched (a crash on every call, met by
+        every check) has the condition found then."""
+        from conformance.crashsearch import crash_condition
+        from conformance.runner import describe_condition
+        from spec.strategies import rebuild_case
+
+        try:
+            key = f"crash|{died}|{','.join(sorted(rebuild_case(case).features()))}"
+        except Exception:
+            key = None
+        learned = self.learned_conditions(impl)
+        if key is not None and key in learned:
+            features = frozenset(learned[key])
+        else:
+            features = crash_condition(impl, invariant_id, case, extra, profile=self.profile,
+                                       seed=self.seed, exclude=sorted(self.selection.exclude),
+                                       timeout=float(limit) if limit else 300.0)
+            if features is None:
+                return None
+            if key is not None:
+                self.learned_conditions(impl, {key: sorted(features)})
+        return {"features": sorted(features), "text": describe_condition(features)}
 
     def finish(self, session: pytest.Session) -> None:
         """Write the report (controller only), and fail the session for a broken plugin."""
@@ -445,16 +502,6 @@ def how_it_died(words, status: int | None) -> str:
     elif status is not None:
         died += " (an exit() or os._exit() in the implementation or its native code)"
     return died
-
-
-def describe_case(case: dict) -> str:
-    """``bias=False, num_layers=2, float64, packed`` : the parts of a case worth reading."""
-    defaults = {"num_layers": 1, "bias": True, "batch_first": False, "dropout": 0.0,
-                "bidirectional": False, "proj_size": 0}
-    parts = [f"{k}={case[k]}" for k in defaults if k in case and case[k] != defaults[k]]
-    parts += [str(case.get("dtype")), str(case.get("form"))]
-    parts += [f"seq_len={case.get('seq_len')}", f"batch={case.get('batch')}"]
-    return ", ".join(p for p in parts if p and p != "None")
 
 
 def simplest_settings():

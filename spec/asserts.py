@@ -73,6 +73,17 @@ def assert_finite(tensor: torch.Tensor, what: str, dims: Sequence[str] | None = 
         )
 
 
+def expected_and_got(expected: float, got: float) -> str:
+    """``expected -0.0505183, got -0.0505184``: six significant digits, or as many more as
+    it takes for two different values to read differently (a float64 difference of 3e-10
+    needs ten)."""
+    for digits in range(6, 18):
+        e, g = f"{expected:.{digits}g}", f"{got:.{digits}g}"
+        if e != g or expected == got:
+            break
+    return f"expected {e}, got {g}"
+
+
 def assert_close(
     actual: torch.Tensor,
     expected: torch.Tensor,
@@ -120,8 +131,9 @@ def assert_close(
     worst = float(diff.flatten()[flat])
     exp, got = float(e.flatten()[flat]), float(a.flatten()[flat])
     raise Violation(
-        f"{what}: max |diff| {worst:.3g} at {where(index, dims)}: expected {exp:.6g}, "
-        f"got {got:.6g}; {int(bad.sum())} of {bad.numel()} elements differ (tolerance {tol})",
+        f"{what}: max |diff| {worst:.3g} at {where(index, dims)}: "
+        f"{expected_and_got(exp, got)}; {int(bad.sum())} of {bad.numel()} elements differ "
+        f"(tolerance {tol})",
         {
             "check": check,
             "tensor": name,

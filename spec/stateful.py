@@ -26,6 +26,10 @@ changes what a module must compute, once, in the shortest program that shows it.
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
 from hypothesis import reject
 from hypothesis import strategies as st
@@ -46,9 +50,20 @@ from spec.vocabulary import Form
 MACHINE_DRAWS = Draws(max_layers=2)
 
 
+@contextmanager
+def reference_warnings_ignored() -> Iterator[None]:
+    """Around what the suite's own reference nn.LSTM does: its warnings (weights not in one
+    contiguous chunk after ``.to()``, dropout with one layer) say nothing about the
+    implementation under test, whose warnings the run lists."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
 def _reference(config: LSTMConfig, weights: dict, dtype: torch.dtype) -> nn.LSTM:
-    ref = nn.LSTM(**config.kwargs(), dtype=dtype)
-    ref.load_state_dict(weights)
+    with reference_warnings_ignored():
+        ref = nn.LSTM(**config.kwargs(), dtype=dtype)
+        ref.load_state_dict(weights)
     return ref.eval()
 
 
@@ -68,6 +83,8 @@ def lifecycle_machine(subject: Subject) -> type[RuleBasedStateMachine]:
         def __init__(self) -> None:
             super().__init__()
             self.steps: list[str] = []
+            #: The operations as (rule, arguments), JSON-able: what ``play`` replays.
+            self.program: list[tuple[str, dict]] = []
             self.backwards = 0  # backward passes accumulated into .grad since the last step
             self.where = subject.device  # where the module is now (to_device moves it)
 
@@ -76,6 +93,8 @@ def lifecycle_machine(subject: Subject) -> type[RuleBasedStateMachine]:
                     dtype=st.sampled_from(dtypes), seed=st.integers(0, 2**16),
                     training=st.booleans())
         def build(self, config: LSTMConfig, dtype: str, seed: int, training: bool) -> None:
+            self.program.append(("build", dict(config=config.kwargs(), dtype=dtype, seed=seed,
+                                               training=training)))
             self.config, self.dtype = config, DTYPES[dtype]
             self.weights = make_weights(config, seed, 1.0, self.dtype)
             try:
@@ -86,7 +105,7 @@ def lifecycle_machine(subject: Subject) -> type[RuleBasedStateMachine]:
                 reject()  # a configuration the implementation declines
             self.ref = _reference(config, self.weights, self.dtype)
             if training:  # modules start in training mode, as nn.Module's do
-                self.set_mode(True)
+                self._set_mode(True)
             self.named = self._nn_lstm_parameters()
 
         def _nn_lstm_parameters(self) -> dict[str, torch.Tensor]:
@@ -103,6 +122,9 @@ def lifecycle_machine(subject: Subject) -> type[RuleBasedStateMachine]:
               inference=st.booleans() if "no_grad" in supported else st.just(False))
         def call(self, seq_len: int, batch: int, form: Form, with_state: bool, backward: bool,
                  seed: int, inference: bool = False) -> None:
+            self.program.append(("call", dict(seq_len=seq_len, batch=batch, form=str(form),
+                                              with_state=with_state, backward=backward,
+                                              seed=seed, inference=inference)))
             batch = 1 if form == Form.UNBATCHED else batch
             lengths = None
             if form == Form.PACKED:
@@ -127,7 +149,8 @@ def lifecycle_machine(subject: Subject) -> type[RuleBasedStateMachine]:
                                                            device=self.where), what)
                 except NotApplicable:
                     reject()  # a case the implementation declines, as the invariants do
-                want = nn_lstm.call(self.ref, case)
+                with reference_warnings_ignored():
+                    want = nn_lstm.call(self.ref, case)
             if dropout_acts and self.config.dropout < 1.0:
                 self._check_dropout_structure(got, want, case, what)
             else:
@@ -163,7 +186,8 @@ def lifecycle_machine(subject: Subject) -> type[RuleBasedStateMachine]:
                 if module is self.module:
                     self._guard(loss.backward, f"backward after {what}")
                 else:
-                    loss.backward()
+                    with reference_warnings_ignored():
+                        loss.backward()
             self.backwards += 1
             if not self.named:
                 return
@@ -181,6 +205,10 @@ def lifecycle_machine(subject: Subject) -> type[RuleBasedStateMachine]:
 
         @rule(training=st.booleans())
         def set_mode(self, training: bool) -> None:
+            self.program.append(("set_mode", dict(training=training)))
+            self._set_mode(training)
+
+        def _set_mode(self, training: bool) -> None:
             what = "train()" if training else "eval()"
             self._guard(lambda: self.module.train(training), what)
             self.ref.train(training)
@@ -188,16 +216,19 @@ def lifecycle_machine(subject: Subject) -> type[RuleBasedStateMachine]:
 
         @rule(seed=st.integers(0, 2**16), scale=st.sampled_from([1.0, 3.0]))
         def load_new_weights(self, seed: int, scale: float) -> None:
+            self.program.append(("load_new_weights", dict(seed=seed, scale=scale)))
             weights = make_weights(self.config, seed, scale, self.dtype)
             self._guard(lambda: self.module.load_state_dict(dict(weights)),
                         f"load_state_dict(new weights, seed {seed})")
-            self.ref.load_state_dict(weights)
+            with reference_warnings_ignored():
+                self.ref.load_state_dict(weights)
             self.steps.append(f"load_state_dict(new weights, seed {seed})")
 
         @precondition(lambda self: bool(self.named) and self.backwards > 0)
         @rule(lr=st.sampled_from([0.1, 0.5]))
         def optimizer_step(self, lr: float) -> None:
             """One SGD step, in place, on both modules' parameters."""
+            self.program.append(("optimizer_step", dict(lr=lr)))
             with torch.no_grad():
                 for name, p in self.ref.named_parameters():
                     mine = self.named[name]
@@ -214,10 +245,12 @@ def lifecycle_machine(subject: Subject) -> type[RuleBasedStateMachine]:
         @precondition(lambda self: "float64" in supported and "float32" in supported)
         @rule(dtype=st.sampled_from(["float64", "float32"]))
         def to_dtype(self, dtype: str) -> None:
+            self.program.append(("to_dtype", dict(dtype=dtype)))
             self.dtype = DTYPES[dtype]
             moved = self._guard(lambda: self.module.to(self.dtype), f".to({dtype})")
             self.module = moved if moved is not None else self.module
-            self.ref.to(self.dtype)
+            with reference_warnings_ignored():
+                self.ref.to(self.dtype)
             self.named = self._nn_lstm_parameters()
             for module in (self.module, self.ref):
                 if hasattr(module, "zero_grad"):
@@ -274,12 +307,29 @@ def lifecycle_machine(subject: Subject) -> type[RuleBasedStateMachine]:
                 [*self.steps, what]
             if isinstance(exc, Violation):
                 exc.detail = {**exc.detail, "steps": steps}
-            exc.lifecycle = {"steps": steps, "case": {
+            exc.lifecycle = {"steps": steps, "program": list(self.program), "case": {
                 **self.config.kwargs(), "dtype": str(self.dtype).removeprefix("torch."),
                 "form": what.split("(")[1].split(",")[0] if what.startswith("call(") else None}}
 
     Lifecycle.__name__ = Lifecycle.__qualname__ = "Lifecycle"
     return Lifecycle
+
+
+def play(machine: type[RuleBasedStateMachine], program: list) -> None:
+    """Run a recorded ``program`` (a lifecycle failure's ``counterexample["program"]``) on a
+    fresh ``machine``, operation by operation, as hypothesis ran it: what it raised then,
+    it raises again (a standalone script's way to the failure)."""
+    state = machine()
+    try:
+        for rule, arguments in program:
+            arguments = dict(arguments)
+            if rule == "build":
+                arguments["config"] = LSTMConfig(**arguments["config"])
+            if "form" in arguments:
+                arguments["form"] = Form(arguments["form"])
+            getattr(state, rule)(**arguments)
+    finally:
+        state.teardown()
 
 
 def tours(invariant, supported: frozenset[str]) -> list[list[tuple[str, dict]]]:

@@ -238,3 +238,53 @@ def test_the_script_of_a_failure_on_views_calls_with_the_views(tmp_path):
     # (it reads NaN from the memory the view skips, or the check compares view and copy).
     assert proc.returncode != 0 and "Violation" in proc.stderr, proc.stdout + proc.stderr
     assert "non-finite" in proc.stderr or "strided-view" in proc.stderr, proc.stderr
+
+
+def test_the_script_prints_the_values_of_the_call_the_check_failed_on(tmp_path):
+    """zero-weights fails on the case it makes from the counterexample (its weights
+    zeroed): the script prints that call beside nn.LSTM's, so the difference it prints is
+    the failure's own, not that of the counterexample's weights."""
+    from tests.defects.gates import TanhOutputGate
+
+    outcome = _check(TanhOutputGate, "zero-weights")
+    failure = next(f for f in outcome.failures if f["status"] == "failed")
+    source = script_for("tanh-o", "zero-weights", failure, "x.py")
+    source = source.replace('load(registered()[\'tanh-o\'])[0]',
+                            'Subject("tanh-o", TanhOutputGate)')
+    source = source.replace("import torch\n", "import torch\nfrom tests.defects.gates import "
+                            "TanhOutputGate\n", 1)
+    path = tmp_path / "repro.py"
+    path.write_text(source)
+    proc = subprocess.run([sys.executable, str(path)], capture_output=True, text=True,
+                          timeout=120, cwd=str(__import__("pathlib").Path(__file__).parents[1]),
+                          env={**__import__("os").environ, "PYTHONPATH": "."})
+    assert proc.returncode != 0 and "Violation" in proc.stderr, proc.stdout + proc.stderr
+    assert "--- the call the check failed on:" in proc.stdout
+    printed = [float(line.split(":")[1]) for line in proc.stdout.splitlines()
+               if line.startswith("max |diff|:")]
+    wanted = failure["counterexample"]["max_abs_diff"]
+    assert any(abs(p - wanted) <= 1e-6 * max(1.0, wanted) for p in printed), (printed, wanted)
+
+
+def test_the_lifecycle_failure_gets_a_script_that_replays_its_operations(tmp_path):
+    """A state machine's failure has no single case: its script replays the recorded
+    operations (``spec.stateful.play``), and the last one raises the failure."""
+    from tests.defects.lifecycle import WeightsCachedAtFirstCall
+
+    outcome = _check(WeightsCachedAtFirstCall, "lifecycle")
+    failure = next(f for f in outcome.failures if f["status"] == "failed")
+    program = failure["counterexample"]["program"]
+    assert program[0][0] == "build" and program[-1][0] == "call", program
+    source = script_for("cached", "lifecycle", failure, "x.py")
+    assert source is not None
+    source = source.replace("load(registered()['cached'])[0]",
+                            'Subject("cached", WeightsCachedAtFirstCall)')
+    source = source.replace("import torch\n", "import torch\nfrom spec.harness import Subject\n"
+                            "from tests.defects.lifecycle import WeightsCachedAtFirstCall\n", 1)
+    path = tmp_path / "repro.py"
+    path.write_text(source)
+    proc = subprocess.run([sys.executable, str(path)], capture_output=True, text=True,
+                          timeout=120, cwd=str(__import__("pathlib").Path(__file__).parents[1]),
+                          env={**__import__("os").environ, "PYTHONPATH": "."})
+    assert proc.returncode != 0 and "Violation" in proc.stderr, proc.stdout + proc.stderr
+    assert failure["message"].split(": max |diff|")[0] in proc.stderr  # the same comparison

@@ -162,7 +162,8 @@ def test_parallel_workers_give_the_same_report(conformance_run):
 
 def test_the_reproduce_command_of_a_failure_reproduces_it(conformance_run, site_command):
     """The printed command runs as printed, from where the run started, and writes a partial
-    report beside the full one, which stays as it was."""
+    report in a directory of its own under the full one's ``reproduce/`` (the full report
+    stays as it was; the reproduce run's own command names the same directory)."""
     name, invariant = "independent-packed-padded-end", "packed-per-sequence"
     first = conformance_run("--lstm-impl", name, "--lstm-profile", "default", "-k", invariant)
     result = first.impl(name)["results"][invariant]
@@ -173,12 +174,19 @@ def test_the_reproduce_command_of_a_failure_reproduces_it(conformance_run, site_
     full = (first.workdir / "report" / "results.json").read_text()
     code, output = site_command(*command)
     assert code == 1, output[-2000:]
-    again = json.loads((first.workdir / "report" / "reproduce" / "results.json").read_text())
+    own = first.workdir / "report" / "reproduce" / f"{name}__{invariant}"
+    assert command[command.index("--lstm-report-dir") + 1] == str(own)
+    again = json.loads((own / "results.json").read_text())
     assert again["run"]["partial"] is True
     assert "partial run" in output
     reproduced = again["implementations"][name]["results"][invariant]
-    for key in ("status", "message", "counterexample"):
+    for key in ("status", "counterexample"):
         assert reproduced[key] == result[key], key
+    # the shrunk case's own message; the largest error seen depends on what a run explored
+    shrunk = [r["failures"][0].get("minimal_message") or r["failures"][0]["message"]
+              for r in (reproduced, result)]
+    assert shrunk[0] == shrunk[1]
+    assert reproduced["reproduce"] == result["reproduce"]  # not reproduce/.../reproduce
     assert (first.workdir / "report" / "results.json").read_text() == full
 
 

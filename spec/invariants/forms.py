@@ -64,8 +64,10 @@ def _each_sequence_alone(subject: Subject, module, case: Case) -> None:
         one = case.column(b)
         alone = subject.call(module, one.replace(x=one.x[:n], form=Form.BATCHED, lengths=None),
                              form=Form.BATCHED)
-        compare_all(alone.triple, (r.output[:n, b:b + 1], r.h_n[:, b:b + 1], r.c_n[:, b:b + 1]),
-                    case, f"of sequence {b} (length {n}) run alone vs packed",
+        # the packed result is the one under test ("got"), the sequence run alone the
+        # reference ("expected")
+        compare_all((r.output[:n, b:b + 1], r.h_n[:, b:b + 1], r.c_n[:, b:b + 1]), alone.triple,
+                    case, f"of sequence {b} (length {n}) packed vs run alone",
                     check="packed-per-sequence")
         assert_equal(r.output[n:, b], torch.zeros_like(r.output[n:, b]),
                      f"unpacked output[{n}:, {b}] (padding) vs zeros", ("t", "feature"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import time
 
 import torch
@@ -31,6 +32,16 @@ class AbortsWithoutBias(nn.LSTM):
     def forward(self, input, hx=None):
         if not self.bias:
             os.abort()
+        return super().forward(input, hx)
+
+
+class SegfaultsWithoutBias(nn.LSTM):
+    """Correct, but the process dies of SIGSEGV (as Paddle's LSTM does) on any call with
+    bias=False."""
+
+    def forward(self, input, hx=None):
+        if not self.bias:
+            os.kill(os.getpid(), signal.SIGSEGV)
         return super().forward(input, hx)
 
 
