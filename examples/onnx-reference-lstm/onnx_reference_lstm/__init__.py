@@ -130,7 +130,10 @@ class OnnxReferenceBackend:
 
     lstm_conformance_unsupported = frozenset({"proj_size", "dropout", "float16", "bfloat16"})
     lstm_conformance_framework = f"onnx {onnx.__version__} (onnx.reference)"
-    lstm_conformance_known_failures: dict = {}
+    #: Every check that met a packed batch with unequal lengths in the default run.
+    lstm_conformance_known_failures = dict.fromkeys(
+        ("last-step-forward", "stacked-layers", "matches-oracle", "packed-per-sequence",
+         "block-boundaries", "lifecycle"), SEQUENCE_LENS_IGNORED)
 
     def __init__(self, max_models: int = 64) -> None:
         self.max_models = max_models
