@@ -121,4 +121,6 @@ class OpenVinoLSTMBackend:
 #: ``openvino``: the CPU plugin's default precision hint.
 backend = OpenVinoLSTMBackend()
 #: ``openvino-f32``: float32 inference asked for.
-backend_f32 = OpenVinoLSTMBackend("f32")
+backend_f32 = OpenVinoLSTMBackend("f32", known_failures=dict.fromkeys(
+    ("last-step-forward", "stacked-layers", "matches-oracle", "packed-per-sequence",
+     "block-boundaries", "lifecycle"), SEQUENCE_LENS_NOT_HONOURED))
