@@ -3,9 +3,9 @@ lstm-conformance backends.
 
 ``prepare(config, weights, dtype, training)`` builds the ONNX graph of
 ``onnx_reference_lstm.build_model`` (one ``LSTM`` node per layer, opset 17; its docstring
-gives the mapping from nn.LSTM's state_dict), converts it with ``openvino.convert_model``
-and compiles it for the CPU with dynamic sequence length and batch. Lengths become the
-operator's ``sequence_lens``.
+gives the mapping from nn.LSTM's state_dict), reads it with OpenVINO's ONNX frontend
+(``Core.read_model``) and compiles it for the CPU with dynamic sequence length and
+batch. Lengths become the operator's ``sequence_lens``.
 
 Two entry points, because OpenVINO's CPU plugin picks its inference precision itself:
 
@@ -26,12 +26,9 @@ the weights and which optional inputs a run passes.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from collections import OrderedDict
 
 import numpy as np
-import onnx
 import openvino as ov
 from onnx_reference_lstm import build_model
 
@@ -101,12 +98,10 @@ class OpenVinoLSTMBackend:
         key = (*model_key, has_hx, has_lengths)
         compiled = self._models.get(key)
         if compiled is None:
+            # read_model of the serialized ONNX model: OpenVINO's ONNX frontend, which is
+            # what convert_model calls too, without its 1.5 s of Python tooling per model
             onnx_model = build_model(config, weights, dtype, has_hx, has_lengths)
-            # convert_model reads ONNX from a file (not from a ModelProto object)
-            with tempfile.TemporaryDirectory() as folder:
-                path = os.path.join(folder, "lstm.onnx")
-                onnx.save(onnx_model, path)
-                model = ov.convert_model(path)
+            model = _CORE.read_model(onnx_model.SerializeToString())
             properties = {}
             if self.precision_hint:
                 properties["INFERENCE_PRECISION_HINT"] = self.precision_hint
