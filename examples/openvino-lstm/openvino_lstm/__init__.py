@@ -115,7 +115,17 @@ class OpenVinoLSTMBackend:
 
 #: ``openvino``: the CPU plugin's default precision hint.
 backend = OpenVinoLSTMBackend()
+FLOAT64_IN_FLOAT32 = (
+    "float64 is float32-accurate: the CPU plugin computes a float64 model in float32 and "
+    "returns float64 arrays (3e-8 from ONNX's reference evaluator on the same model); no "
+    "upstream issue found; reproduction: examples/openvino-lstm/tests/test_findings.py"
+)
+
 #: ``openvino-f32``: float32 inference asked for.
-backend_f32 = OpenVinoLSTMBackend("f32", known_failures=dict.fromkeys(
-    ("last-step-forward", "stacked-layers", "matches-oracle", "packed-per-sequence",
-     "block-boundaries", "lifecycle"), SEQUENCE_LENS_NOT_HONOURED))
+backend_f32 = OpenVinoLSTMBackend("f32", known_failures={
+    **dict.fromkeys(("last-step-forward", "stacked-layers", "matches-oracle",
+                     "packed-per-sequence", "block-boundaries", "lifecycle"),
+                    SEQUENCE_LENS_NOT_HONOURED),
+    **dict.fromkeys(("cell-state-consistency", "zero-weights", "gate-probe"),
+                    FLOAT64_IN_FLOAT32),
+})

@@ -7,6 +7,9 @@ onnx and numpy only; no adapter, no suite, no torch).
    sequence's length are not zero and Y_h is not its last valid step's.
 2. The CPU plugin's default ``INFERENCE_PRECISION_HINT`` is bf16 on CPUs with native
    bfloat16 (avx512_bf16, AMX): a float32 model then computes in bfloat16.
+3. A float64 model returns float64 arrays that are float32-accurate, even with the f32
+   hint: the CPU plugin computes it in float32. The reference is ONNX's own evaluator on
+   the same float64 model (numpy float64; exact for dense input).
 
 Each test asserts the difference is *there*; when one starts failing, OpenVINO has changed,
 and the matching ``lstm_conformance_known_failures`` entries should go. Run alone with
@@ -30,8 +33,8 @@ R = RNG.uniform(-0.5, 0.5, (1, 4 * H, H)).astype(np.float32)
 X = RNG.standard_normal((4, 3, IN)).astype(np.float32)
 
 
-def compiled_lstm(with_lengths: bool, precision: str | None = "f32"):
-    f32 = TensorProto.FLOAT
+def lstm_model(with_lengths: bool, element=TensorProto.FLOAT, dtype=np.float32):
+    f32 = element
     inputs = [helper.make_tensor_value_info("X", f32, ["L", "N", IN])]
     names = ["X", "W", "R", ""]
     if with_lengths:
@@ -40,8 +43,13 @@ def compiled_lstm(with_lengths: bool, precision: str | None = "f32"):
     node = helper.make_node("LSTM", names, ["Y", "Y_h", "Y_c"], hidden_size=H)
     outputs = [helper.make_tensor_value_info(n, f32, None) for n in ("Y", "Y_h", "Y_c")]
     graph = helper.make_graph([node], "lstm", inputs, outputs, [
-        numpy_helper.from_array(W, "W"), numpy_helper.from_array(R, "R")])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+        numpy_helper.from_array(W.astype(dtype), "W"),
+        numpy_helper.from_array(R.astype(dtype), "R")])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
+def compiled_lstm(with_lengths: bool, precision: str | None = "f32", model=None):
+    model = model or lstm_model(with_lengths)
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "lstm.onnx")
         onnx.save(model, path)
@@ -82,6 +90,21 @@ def test_default_precision_is_bf16_on_cpus_with_native_bfloat16():
     assert np.abs(y_default - y_f32).max() > 1e-4  # bfloat16 has 8 significant bits
 
 
+def float64_error() -> float:
+    from onnx.reference import ReferenceEvaluator
+
+    model = lstm_model(False, TensorProto.DOUBLE, np.float64)
+    x = X.astype(np.float64)
+    got = run(compiled_lstm(False, model=model), {"X": x})[0]
+    want = ReferenceEvaluator(model).run(None, {"X": x})[0]
+    assert got.dtype == np.float64
+    return float(np.abs(got - want).max())
+
+
+def test_float64_is_float32_accurate():
+    assert 1e-12 < float64_error() < 1e-6
+
+
 if __name__ == "__main__":
     print(f"openvino {ov.__version__}; CPU default INFERENCE_PRECISION_HINT = "
           f"{ov.Core().get_property('CPU', 'INFERENCE_PRECISION_HINT').to_string()}")
@@ -93,3 +116,5 @@ if __name__ == "__main__":
     y_default = run(compiled_lstm(False, precision=None), {"X": X})[0]
     y_f32 = run(compiled_lstm(False, precision="f32"), {"X": X})[0]
     print(f"default precision vs f32: max |diff| = {float(np.abs(y_default - y_f32).max()):.2e}")
+    print(f"float64 model (f32 hint) vs onnx.reference in float64: max |diff| = "
+          f"{float64_error():.2e}")
