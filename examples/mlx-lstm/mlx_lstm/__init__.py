@@ -72,13 +72,24 @@ def forward(layers, x, hx):
     return mx.transpose(out, (1, 0, 2)), mx.stack(h_n), mx.stack(c_n)
 
 
+FLOAT64_EXP = (
+    "float64 is float32-accurate: on the CPU mx.exp and mx.sigmoid of float64 use float32 "
+    "approximations (relative error 9e-8, 4e-8), and the gates go through sigmoid; "
+    "https://github.com/ml-explore/mlx/issues/3047 (reproduction: "
+    "examples/mlx-lstm/tests/test_findings.py)"
+)
+
+
 class MlxLSTMBackend:
     """The lstm-conformance backend: ``prepare`` returns a ``run`` on MLX layers."""
 
     lstm_conformance_unsupported = frozenset({"packed", "proj_size", "dropout", "float16",
                                               "bfloat16"})
     lstm_conformance_framework = f"mlx {version('mlx')} (CPU)"
-    lstm_conformance_known_failures: dict = {}
+    #: The checks the default run failed, each only in float64.
+    lstm_conformance_known_failures = dict.fromkeys(
+        ("matches-oracle", "cell-state-consistency", "gate-probe", "block-boundaries",
+         "lifecycle"), FLOAT64_EXP)
 
     def prepare(self, config, weights: dict, dtype, training: bool):
         if config.proj_size > 0:
