@@ -25,3 +25,72 @@ def test_the_table_has_a_row_per_adapter_and_none_for_built_ins(tmp_path):
         if entry.get("distribution") == "lstm-conformance":
             assert f"| `{name}` |" not in text
     assert "do not edit by hand" in text
+
+
+def _table(tmp_path, results: dict) -> str:
+    (tmp_path / "reports" / "an-adapter").mkdir(parents=True, exist_ok=True)
+    (tmp_path / "reports" / "an-adapter" / "results.json").write_text(json.dumps(results))
+    out = tmp_path / "ECOSYSTEM.md"
+    subprocess.run([sys.executable, str(ROOT / "tools" / "ecosystem.py"), "--reports",
+                    str(tmp_path / "reports"), "--out", str(out)], check=True, cwd=ROOT)
+    return out.read_text()
+
+
+def _with_current_specification() -> dict:
+    from spec.invariants import INVARIANTS
+
+    results = json.loads(json.dumps(SAMPLE))
+    results["invariants"] = [inv.describe() for inv in INVARIANTS]
+    return results
+
+
+def _adapter_row(text: str) -> str:
+    adapter = next(n for n, e in SAMPLE["implementations"].items()
+                   if e.get("distribution") != "lstm-conformance")
+    return next(line for line in text.splitlines() if line.startswith(f"| `{adapter}` |"))
+
+
+def test_a_row_run_with_the_current_specification_says_so(tmp_path):
+    row = _adapter_row(_table(tmp_path, _with_current_specification()))
+    assert "(current specification)" in row and "older specification" not in row
+
+
+def test_a_row_run_with_an_older_specification_names_what_changed(tmp_path):
+    results = _with_current_specification()
+    results["invariants"][0]["statement"] += " (reworded)"
+    dropped = results["invariants"].pop()
+    row = _adapter_row(_table(tmp_path, results))
+    assert "**older specification**" in row
+    assert f"~{results['invariants'][0]['id']}" in row and f"+{dropped['id']}" in row
+
+
+def test_one_reason_is_stated_once_per_row(tmp_path):
+    results = _with_current_specification()
+    entry = next(e for e in results["implementations"].values()
+                 if e.get("distribution") != "lstm-conformance")
+    ids = [inv["id"] for inv in results["invariants"][:3]]
+    for invariant in ids:
+        entry["results"][invariant] = {"status": "known_failure",
+                                       "known_failure_reason": "one cause (upstream#1)"}
+    row = _adapter_row(_table(tmp_path, results))
+    assert row.count("one cause (upstream#1)") == 1
+    assert ", ".join(f"`{i}`" for i in ids) + ": one cause (upstream#1)" in row
+
+
+def test_every_row_of_the_committed_table_was_run_with_the_current_specification():
+    """docs/ECOSYSTEM.md goes stale when an invariant changes after its adapters ran:
+    re-run them (`tox -m adapters`) and regenerate it (`tox -e ecosystem`). A row the
+    table itself marks as run with an older specification is honest and passes."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        import ecosystem
+    finally:
+        sys.path.pop(0)
+    current = ecosystem.fingerprint(ecosystem.current_specification())
+    table = (ROOT / "docs" / "ECOSYSTEM.md").read_text().splitlines()
+    rows = [line for line in table if line.startswith("| `")]
+    assert rows
+    stale = [line.split("|")[1].strip() for line in rows
+             if f"spec {current}" not in line and "**older specification**" not in line]
+    assert not stale, (f"run with another specification than the current {current}, "
+                       f"without saying so: {stale}")

@@ -54,6 +54,7 @@ Cost: ``prepare`` is called for every forward call, so built models are cached p
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 from collections import OrderedDict
@@ -196,6 +197,15 @@ class _Model:
         return _to_numpy(out).transpose(1, 0, 2), _to_numpy(h_n), _to_numpy(c_n)
 
 
+def _outside_inference_mode():
+    """On Keras's torch backend, a context that leaves torch.inference_mode; elsewhere none."""
+    if keras.backend.backend() == "torch":
+        import torch
+
+        return torch.inference_mode(False)
+    return contextlib.nullcontext()
+
+
 class KerasLSTMBackend:
     """The lstm-conformance backend: ``prepare`` returns a ``run`` on cached Keras layers."""
 
@@ -219,10 +229,14 @@ class KerasLSTMBackend:
                 "torch's dropout between layers has no Keras LSTM equivalent "
                 "(LSTM(dropout=) drops every layer's inputs)"
             )
-        model = self._model(config, np.dtype(dtype).name)
-
         def run(x, hx, lengths):
-            model.load(weights)  # a no-op unless another prepare loaded other weights
+            # The cached model outlives this call: its variables are made and assigned
+            # outside the caller's torch.inference_mode (as nn.LSTM's parameters are made
+            # at construction), or they would be inference tensors that a later call with
+            # autograd on cannot use or assign.
+            with _outside_inference_mode():
+                model = self._model(config, np.dtype(dtype).name)
+                model.load(weights)  # a no-op unless another prepare loaded other weights
             return model(x, hx, lengths, training)
 
         return run

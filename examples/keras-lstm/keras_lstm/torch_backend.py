@@ -31,4 +31,6 @@ backend = KerasLSTMBackend(unsupported=frozenset({"float16"}), known_failures={
     "packed-uniform-is-dense": _FLOAT64_MASKED,
     # the lifecycle check calls with packed float64 input too (seen there, same cause)
     "lifecycle": _FLOAT64_MASKED,
+    # and so does block-boundaries (a packed float64 case past a block boundary)
+    "block-boundaries": _FLOAT64_MASKED,
 })

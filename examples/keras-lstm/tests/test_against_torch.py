@@ -75,3 +75,20 @@ def test_float64_within_float32_tolerance(backend, structure, inputs):
     config = make_config(3, 5, num_layers, bias, bidirectional)
     case = torch_case(config, F64, seq_len=6, batch=5, with_hx=with_hx, lengths=lengths)
     assert_matches(run_backend(backend, config, case, F64), case, F32)
+
+
+def test_a_model_first_made_under_inference_mode_serves_later_calls(backend):
+    """The adapter caches a Keras model per configuration across calls: made during a
+    call under torch.inference_mode, its variables must still be usable and assignable
+    by later calls with autograd on (on the torch backend they would otherwise be
+    inference tensors)."""
+    import torch
+
+    fresh = type(backend)()
+    config = make_config(3, 5, 2, bidirectional=True)
+    first, second = torch_case(config, F32, seed=1), torch_case(config, F32, seed=2)
+    with torch.inference_mode():
+        got = fresh.prepare(config, first.weights, F32, training=False)(first.x, None, None)
+    assert_matches(got, first, F32)
+    got = fresh.prepare(config, second.weights, F32, training=False)(second.x, None, None)
+    assert_matches(got, second, F32)

@@ -150,13 +150,20 @@ class DynamicQuantizedLSTMBase(nn.Module):
         )
         for name, param in template.named_parameters():
             self.register_parameter(name, nn.Parameter(param.detach().clone()))
+        self._weight_names = [name for name, _ in template.named_parameters()]
         self._cache_key: str | None = None
         self._quantized: nn.Module | None = None
 
+    def effective_weights(self) -> dict[str, torch.Tensor]:
+        """nn.LSTM's weights as this module computes with them now: read by attribute, so a
+        parametrization (``parametrize``, ``prune``) or a reassigned Parameter counts, not
+        the raw tensors ``named_parameters`` holds under other names then."""
+        return {name: getattr(self, name) for name in self._weight_names}
+
     def _weights_key(self) -> str:
-        """A digest of every parameter's name, device, dtype, shape and bytes: the cache key."""
+        """A digest of every weight's name, device, dtype, shape and bytes: the cache key."""
         digest = hashlib.sha256()
-        for name, param in self.named_parameters():
+        for name, param in self.effective_weights().items():
             data = param.detach().cpu().contiguous()
             digest.update(f"{name}:{param.device}:{data.dtype}:{tuple(data.shape)};".encode())
             digest.update(data.view(torch.uint8).numpy().tobytes())
@@ -167,16 +174,15 @@ class DynamicQuantizedLSTMBase(nn.Module):
         with them, and cached until they change."""
         key = self._weights_key()
         if self._quantized is None or key != self._cache_key:
-            first = next(self.parameters())
+            weights = self.effective_weights()
+            first = next(iter(weights.values()))
             with warnings.catch_warnings():
                 # The constructor already gave nn.LSTM's warning about dropout with one
                 # layer; the float copy and the quantized module would repeat it each time.
                 warnings.filterwarnings("ignore", message=_DROPOUT_ONE_LAYER)
                 float_lstm = nn.LSTM(**self._kwargs, device=first.device, dtype=first.dtype)
                 with torch.no_grad():
-                    float_lstm.load_state_dict(
-                        {name: p.detach() for name, p in self.named_parameters()}
-                    )
+                    float_lstm.load_state_dict({name: w.detach() for name, w in weights.items()})
                 quantized = quantize(float_lstm, self.weight_dtype)
             # object.__setattr__: the cached module must not become a registered child, or
             # it would appear in state_dict() and named_modules() under foreign names.

@@ -1,0 +1,15 @@
+import sys
+from pathlib import Path
+
+# examples/shared/torch_reference.py: the nn.LSTM reference the backend examples use
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def backend():
+    """float32 inference asked for: what the mapping test compares."""
+    from openvino_lstm import backend_f32
+
+    return backend_f32
