@@ -53,7 +53,7 @@ def main() -> None:
     with_plugin: list[str] = []
     if options.plugin_from:
         env["PYTHONPATH"] = str(options.plugin_from.resolve())
-        with_plugin = ["-p", "no:lstm_conformance", "-p", "conformance.plugin"]
+        with_plugin = ["-p", "no:lstm_conformance", "-p", "lstm_conformance.plugin"]
     variants = {"with the plugin": with_plugin, "without (-p no:lstm_conformance)":
                 ["-p", "no:lstm_conformance"]}
     times: dict[str, list[float]] = {name: [] for name in variants}

@@ -27,10 +27,10 @@ from dataclasses import dataclass
 import pytest
 import torch
 
-from conformance.discovery import LoadError, load, registered
-from spec.config import LSTMConfig
-from spec.errors import NotApplicable
-from spec.strategies import make_input, make_weights
+from lstm_conformance.discovery import LoadError, load, registered
+from lstm_conformance.spec.config import LSTMConfig
+from lstm_conformance.spec.errors import NotApplicable
+from lstm_conformance.spec.strategies import make_input, make_weights
 
 DTYPE = torch.float32
 SEED = 0

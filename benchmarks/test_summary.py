@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.benchmarks import summarize
+from lstm_conformance.benchmarks import summarize
 
 
 def _bench(impl: str, shape: str, mode: str, mean: float, *, extra: bool = True) -> dict:

@@ -28,8 +28,8 @@ from collections import defaultdict
 
 import pytest
 
-from conformance.plugin import conformance_run
-from conformance.session import pair
+from lstm_conformance.plugin import conformance_run
+from lstm_conformance.session import pair
 
 BUCKETS = ("forward", "build")
 

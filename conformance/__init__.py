@@ -6,7 +6,7 @@ nothing heavier than the standard library: a pytest session that is not a confor
 loads only this package and ``conformance.plugin``.
 
 PYTEST_DONT_REWRITE: pytest marks every top-level package of a ``pytest11`` distribution
-for assertion rewriting, and ``lstm-conformance`` / ``python -m conformance`` import this
+for assertion rewriting, and ``lstm-conformance`` / ``python -m lstm_conformance`` import this
 package before they start pytest; without this marker pytest warns that it is "already
 imported so cannot be rewritten". It holds no assertion to rewrite; its modules still are.
 """

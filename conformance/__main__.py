@@ -1,7 +1,7 @@
-"""``python -m conformance``: the ``lstm-conformance`` command, with this interpreter."""
+"""``python -m lstm_conformance``: the ``lstm-conformance`` command, with this interpreter."""
 
 import sys
 
-from conformance.cli import main
+from lstm_conformance.cli import main
 
 sys.exit(main())

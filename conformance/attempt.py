@@ -24,14 +24,19 @@ from hypothesis.control import currently_in_test_context
 from hypothesis.errors import Flaky, Unsatisfiable, UnsatisfiedAssumption
 from hypothesis.stateful import RULE_MARKER, get_state_machine_test
 
-from conformance.outcome import Failure, error_size, failure_from
-from spec.asserts import observing_ratios
-from spec.capabilities import supported
-from spec.errors import ImplementationError, NotApplicable, Violation, qualified_name
-from spec.harness import Subject
-from spec.invariants import Invariant
-from spec.strategies import Draws, dtype_cases
-from spec.vocabulary import Status
+from lstm_conformance.outcome import Failure, error_size, failure_from
+from lstm_conformance.spec.asserts import observing_ratios
+from lstm_conformance.spec.capabilities import supported
+from lstm_conformance.spec.errors import (
+    ImplementationError,
+    NotApplicable,
+    Violation,
+    qualified_name,
+)
+from lstm_conformance.spec.harness import Subject
+from lstm_conformance.spec.invariants import Invariant
+from lstm_conformance.spec.strategies import Draws, dtype_cases
+from lstm_conformance.spec.vocabulary import Status
 
 
 @dataclass

@@ -5,7 +5,7 @@ test module turns their implementation (a drop-in class or a backend object) int
 pytest test per invariant, with the capabilities, tolerance and known failures the
 implementation declares::
 
-    from conformance.checks import parametrize_with_checks
+    from lstm_conformance.checks import parametrize_with_checks
     from my_kernels import FusedLSTM
 
     @parametrize_with_checks(FusedLSTM)
@@ -28,17 +28,17 @@ from pathlib import Path
 
 import pytest
 
-from conformance.outcome import Outcome
-from conformance.profiles import invariants_for, profile_settings
-from conformance.runner import run_check
-from conformance.selection import declared_known_failures
-from spec.capabilities import declared_unsupported
-from spec.harness import Subject
-from spec.invariants import Invariant
-from spec.precision import policy
-from spec.protocol import backend_module, is_backend
-from spec.tolerance import declared_tolerance
-from spec.vocabulary import Status
+from lstm_conformance.outcome import Outcome
+from lstm_conformance.profiles import invariants_for, profile_settings
+from lstm_conformance.runner import run_check
+from lstm_conformance.selection import declared_known_failures
+from lstm_conformance.spec.capabilities import declared_unsupported
+from lstm_conformance.spec.harness import Subject
+from lstm_conformance.spec.invariants import Invariant
+from lstm_conformance.spec.precision import policy
+from lstm_conformance.spec.protocol import backend_module, is_backend
+from lstm_conformance.spec.tolerance import declared_tolerance
+from lstm_conformance.spec.vocabulary import Status
 
 
 @dataclass
@@ -61,7 +61,7 @@ class Check:
         outcome = run_check(self.subject, self.invariant, profile_settings(self.profile),
                             declared_tolerance=self.tolerance)
         if self.known_failure is not None:
-            from conformance.session import apply_known_failure
+            from lstm_conformance.session import apply_known_failure
 
             apply_known_failure(outcome, self, self.invariant.id)
         self.outcomes[self.invariant.id] = outcome.as_dict()
@@ -90,8 +90,8 @@ class Check:
 
     def _write_report(self) -> None:
         """results.json and index.html of the checks run so far (each call rewrites it)."""
-        from conformance.report import write_reports
-        from conformance.results import Collector
+        from lstm_conformance.report import write_reports
+        from lstm_conformance.results import Collector
 
         device = str(self.subject.device)
         collector = Collector(self.profile, None, {"impl": [self.name], "keyword": None},

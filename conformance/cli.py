@@ -91,8 +91,8 @@ def _report(directory: Path) -> int:
         print(f"lstm-conformance report: cannot read {directory / 'results.json'}: {exc}. "
               "Run the conformance checks first (lstm-conformance run, or tox).", file=sys.stderr)
         return 2
-    from conformance.benchmarks import rows_for
-    from conformance.report import write_reports
+    from lstm_conformance.benchmarks import rows_for
+    from lstm_conformance.report import write_reports
 
     benchmarks = rows_for(directory)
     if benchmarks is not None:
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if options.command == "list":
-        from conformance.listing import listing
+        from lstm_conformance.listing import listing
 
         print(listing())
         return 0

@@ -7,7 +7,7 @@ triggers the crash. ``crash_condition`` finds out as ``conformance.runner`` does
 failure: each feature of the crashing case is left out in turn for a fresh search of the
 check (without shrinking: only whether it still crashes matters), and the case is replayed
 in the other full-precision dtype. Each probe runs in a fresh process of its own
-(``python -m conformance.crashsearch``), so a probe that crashes answers "still crashes"
+(``python -m lstm_conformance.crashsearch``), so a probe that crashes answers "still crashes"
 instead of ending the search; a probe that completes, whatever its verdict, shows that the
 crash needs the feature it left out. All the probes together get one check's time limit;
 a probe that outlives what is left of it proves nothing, and features not probed by then
@@ -31,8 +31,8 @@ def crash_condition(impl: str, invariant_id: str, case: dict, extra: object, *,
                     timeout: float = 120) -> frozenset[str] | None:
     """The features of ``case`` without which ``invariant_id`` no longer crashes ``impl``;
     None when the case cannot be rebuilt (a state machine's program, say)."""
-    from spec.invariants import by_id
-    from spec.strategies import rebuild_case
+    from lstm_conformance.spec.invariants import by_id
+    from lstm_conformance.spec.strategies import rebuild_case
 
     try:
         features = rebuild_case(case).features()
@@ -63,7 +63,7 @@ def crash_condition(impl: str, invariant_id: str, case: dict, extra: object, *,
 def _completes(probe: dict, timeout: float) -> bool:
     """Whether ``probe`` ran to its end in a fresh process (its answer printed, exit 0)."""
     try:
-        done = subprocess.run([sys.executable, "-m", "conformance.crashsearch",
+        done = subprocess.run([sys.executable, "-m", "lstm_conformance.crashsearch",
                                json.dumps(probe, default=str)],
                               capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -76,11 +76,11 @@ def _probe(probe: dict) -> str:
     in another dtype; returns the status it ended with (it did not crash)."""
     from hypothesis import settings
 
-    from conformance.attempt import run_attempt, without_shrinking
-    from conformance.profiles import profile_settings
-    from conformance.selection import Selection
-    from spec.invariants import by_id
-    from spec.strategies import DTYPES, in_dtype, rebuild_case
+    from lstm_conformance.attempt import run_attempt, without_shrinking
+    from lstm_conformance.profiles import profile_settings
+    from lstm_conformance.selection import Selection
+    from lstm_conformance.spec.invariants import by_id
+    from lstm_conformance.spec.strategies import DTYPES, in_dtype, rebuild_case
 
     loaded = Selection([probe["impl"]], probe["exclude"]).load(probe["impl"])
     invariant = by_id(probe["invariant"])

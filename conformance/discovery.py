@@ -12,10 +12,10 @@ import functools
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 
-from spec.capabilities import declared_unsupported
-from spec.config import LSTMConfig
-from spec.harness import Subject
-from spec.protocol import backend_module, is_backend
+from lstm_conformance.spec.capabilities import declared_unsupported
+from lstm_conformance.spec.config import LSTMConfig
+from lstm_conformance.spec.harness import Subject
+from lstm_conformance.spec.protocol import backend_module, is_backend
 
 GROUP = "lstm_conformance.implementations"
 

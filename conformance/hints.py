@@ -43,7 +43,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from spec.vocabulary import Status
+from lstm_conformance.spec.vocabulary import Status
 
 
 class Rule(NamedTuple):
@@ -340,9 +340,9 @@ def _where(failure: dict) -> dict:
 def _rebuild(case: dict):
     """The case of a counterexample, made again from its seed (None when it cannot be)."""
     try:
-        from spec.case import Case
-        from spec.config import LSTMConfig
-        from spec.strategies import (
+        from lstm_conformance.spec.case import Case
+        from lstm_conformance.spec.config import LSTMConfig
+        from lstm_conformance.spec.strategies import (
             DTYPES,
             INPUT_SCALES,
             WEIGHT_SCALES,
@@ -387,7 +387,7 @@ def _state_equals_output(failure: dict) -> list[str]:
     rebuilt = _rebuild(case)
     if rebuilt is None:
         return []
-    from spec.invariants.common import oracle
+    from lstm_conformance.spec.invariants.common import oracle
 
     output = oracle(rebuilt)[0].numpy()  # (T, N, D*H), seq-first
     T, N = output.shape[0], output.shape[1]
@@ -490,7 +490,7 @@ class Evidence:
         self.layers |= set(where.get("layers", ()))
         if "steps" in where and tensor:
             self.steps.setdefault(tensor, where["steps"])
-        from conformance.pictures import permutation
+        from lstm_conformance.pictures import permutation
 
         words = permutation(failure)
         if words and "; " in words:  # a permutation moves two rows at least
@@ -801,7 +801,7 @@ def top_hint(entry: dict) -> str | None:
     """The likely cause of an implementation's first root cause, in words, or None."""
     causes = entry.get("root_causes")
     if not causes and entry.get("results"):  # a document written before root causes were kept
-        from conformance.results import root_causes
+        from lstm_conformance.results import root_causes
 
         causes = root_causes(entry)
     likely = causes[0].get("likely_cause") if causes else None

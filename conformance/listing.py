@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from conformance.discovery import LoadError, load, registered
-from spec.capabilities import FEATURES
+from lstm_conformance.discovery import LoadError, load, registered
+from lstm_conformance.spec.capabilities import FEATURES
 
 
 def listing() -> str:

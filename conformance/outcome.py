@@ -11,8 +11,8 @@ from enum import Enum
 
 from hypothesis.errors import Flaky
 
-from spec.errors import ImplementationError, Violation, qualified_name
-from spec.vocabulary import Status
+from lstm_conformance.spec.errors import ImplementationError, Violation, qualified_name
+from lstm_conformance.spec.vocabulary import Status
 
 #: The search budget of one check: distinct failures kept, each of which costs a shrink,
 #: a search for its condition and a re-check without it. A check keeps looking until what

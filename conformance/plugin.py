@@ -5,7 +5,7 @@ is a guest: its options carry the ``--lstm-`` prefix, loading it imports no
 implementation, and a session that is not a conformance run never sees it (no crash log,
 no faulthandler change, no temporary directory, no report). A session is a conformance run
 when it collects ``conformance/test_conformance.py`` (``pytest conformance``, ``pytest
---pyargs conformance``, ``lstm-conformance run``) or gives one of the ``--lstm-`` options.
+--pyargs lstm_conformance``, ``lstm-conformance run``) or gives one of the ``--lstm-`` options.
 
 In a conformance run the plugin parametrizes ``test_conformance`` over (implementation,
 invariant) and, at the end, writes ``results.json``, ``index.html`` and ``junit.xml``
@@ -115,7 +115,7 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser, args: lis
 
 def pytest_cmdline_main(config: pytest.Config):
     if config.getoption("lstm_list"):
-        from conformance.listing import listing
+        from lstm_conformance.listing import listing
 
         print(listing())
         return 0
@@ -128,7 +128,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if worker is None and (hasattr(config, "workerinput")
                            or not is_conformance_run(config.invocation_params.args)):
         return
-    from conformance.session import ConformanceRun
+    from lstm_conformance.session import ConformanceRun
 
     explicit = config.getoption("lstm_report_dir")
     report_dir = Path(explicit) if explicit else config.invocation_params.dir / "reports"
@@ -150,7 +150,7 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_pycollect_makemodule(module_path: Path, parent):
     """The conformance test module under an honest node id where it lies outside the rootdir
-    (an installed suite run from a user's directory, ``pytest --pyargs conformance``):
+    (an installed suite run from a user's directory, ``pytest --pyargs lstm_conformance``):
     pytest would name a module given as an initial path ``""``, and the ids would read
     ``::test_conformance[...]``; here they read ``conformance/test_conformance.py::...``."""
     here = Path(__file__).parent

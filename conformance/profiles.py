@@ -47,7 +47,7 @@ _COMMON = dict(
 
 def invariants_for(profile: str) -> list:
     """The invariants a run at ``profile`` checks, in catalogue order."""
-    from spec.invariants import INVARIANTS
+    from lstm_conformance.spec.invariants import INVARIANTS
 
     return [inv for inv in INVARIANTS if inv.stress == (profile == STRESS)]
 

@@ -22,9 +22,9 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from conformance.hints import top_hint
-from conformance.pictures import heat_maps, permutation, ratio_plot
-from conformance.results import root_causes
+from lstm_conformance.hints import top_hint
+from lstm_conformance.pictures import heat_maps, permutation, ratio_plot
+from lstm_conformance.results import root_causes
 
 #: Statuses that make an implementation non-conformant; they get a details section.
 FAILING = ("failed", "error")
@@ -94,7 +94,7 @@ def _replace(path: Path, text: str) -> None:
 @functools.cache
 def _environment() -> Environment:
     env = Environment(
-        loader=PackageLoader("conformance", "templates"),
+        loader=PackageLoader("lstm_conformance", "templates"),
         autoescape=select_autoescape(("html", "html.j2")),
         undefined=StrictUndefined,
         trim_blocks=True,

@@ -19,11 +19,11 @@ import numpy
 import pytest
 import torch
 
-from conformance import hints
-from conformance.hints import _mapping
-from spec.capabilities import BEYOND_CORE, FEATURES
-from spec.invariants import INVARIANTS, by_id
-from spec.vocabulary import Level, Status
+from lstm_conformance import hints
+from lstm_conformance.hints import _mapping
+from lstm_conformance.spec.capabilities import BEYOND_CORE, FEATURES
+from lstm_conformance.spec.invariants import INVARIANTS, by_id
+from lstm_conformance.spec.vocabulary import Level, Status
 
 SCHEMA = 1
 

@@ -43,7 +43,7 @@ from collections.abc import Callable
 import torch
 from hypothesis import settings as Settings
 
-from conformance.attempt import (
+from lstm_conformance.attempt import (
     COULD_NOT_RUN,
     Attempt,
     Found,
@@ -51,12 +51,12 @@ from conformance.attempt import (
     run_attempt,
     without_shrinking,
 )
-from conformance.outcome import MAX_FAILURES, Failure, Outcome, same_failure_key
-from spec import tolerance
-from spec.capabilities import BEYOND_CORE, FEATURES, supported
-from spec.harness import Subject
-from spec.invariants import Invariant
-from spec.vocabulary import Status
+from lstm_conformance.outcome import MAX_FAILURES, Failure, Outcome, same_failure_key
+from lstm_conformance.spec import tolerance
+from lstm_conformance.spec.capabilities import BEYOND_CORE, FEATURES, supported
+from lstm_conformance.spec.harness import Subject
+from lstm_conformance.spec.invariants import Invariant
+from lstm_conformance.spec.vocabulary import Status
 
 
 def describe_condition(features: frozenset[str]) -> str:
@@ -73,7 +73,7 @@ def _passes_in_another_dtype(subject: Subject, invariant: Invariant, failing_cas
     A deterministic replay, since leaving a dtype out of a search only moves it to other
     dtypes. Half precision is never the comparison: its wider tolerance would hide a
     numeric failure. Failing there in any way, or not being supported, proves nothing."""
-    from spec.strategies import DTYPES, in_dtype
+    from lstm_conformance.spec.strategies import DTYPES, in_dtype
 
     case, extra = failing_case
     other = "float64" if case.dtype == DTYPES["float32"] else "float32"
@@ -258,7 +258,7 @@ def run_check(subject: Subject, invariant: Invariant, settings: Settings,
 
 def not_applicable_reason(subject: Subject, missing: frozenset[str]) -> str:
     """Why ``subject`` is not given this check, capability by capability."""
-    from spec.protocol import BACKEND_GAPS
+    from lstm_conformance.spec.protocol import BACKEND_GAPS
 
     is_backend = getattr(subject.factory, "backend", None) is not None
     reasons = []

@@ -29,10 +29,10 @@ It needs lstm-conformance and {impl}'s distribution installed; nothing else.
 
 import torch
 
-from conformance.discovery import load, registered
-from spec.harness import FROM_CASE, Subject
-from spec.invariants import by_id
-from spec.strategies import rebuild_case
+from lstm_conformance.discovery import load, registered
+from lstm_conformance.spec.harness import FROM_CASE, Subject
+from lstm_conformance.spec.invariants import by_id
+from lstm_conformance.spec.strategies import rebuild_case
 
 # The counterexample, made again from its seed and scales (and called with its memory
 # layout, autograd mode and frozen weights, as the check called it).
@@ -97,9 +97,9 @@ It needs lstm-conformance and {impl}'s distribution installed; nothing else.
 
 import torch
 
-from conformance.discovery import load, registered
-from spec.invariants import by_id
-from spec.stateful import play
+from lstm_conformance.discovery import load, registered
+from lstm_conformance.spec.invariants import by_id
+from lstm_conformance.spec.stateful import play
 
 # The operations that led to the failure, in order, as the state machine ran them on the
 # implementation and on a torch.nn.LSTM twin: (rule, arguments).
@@ -141,7 +141,7 @@ def script_for(impl: str, invariant_id: str, failure: dict, path: str) -> str | 
 
 def _needs_extra(invariant_id: str) -> bool:
     """Whether the invariant's check takes an extra draw (a split point, a permutation)."""
-    from spec.invariants import by_id
+    from lstm_conformance.spec.invariants import by_id
 
     try:
         return by_id(invariant_id).extra is not None

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from conformance.discovery import GROUP, LoadError, load, registered
-from spec.harness import Subject
+from lstm_conformance.discovery import GROUP, LoadError, load, registered
+from lstm_conformance.spec.harness import Subject
 
 #: The attribute an implementation sets to declare checks it is known to fail:
 #: ``{"invariant-id": "reason, with the upstream issue"}``.
@@ -57,7 +57,7 @@ class Loaded:
 class Selection:
     def __init__(self, names: list[str] | None, exclude: list[str] = (),
                  device: str = "cpu") -> None:
-        from spec.capabilities import FEATURES
+        from lstm_conformance.spec.capabilities import FEATURES
 
         self.requested = names
         #: ``--lstm-device``: where every implementation is built and called.
@@ -110,8 +110,8 @@ class Selection:
     def load(self, name: str) -> Loaded:
         if name in self._loaded:
             return self._loaded[name]
-        from spec.invariants import INVARIANTS
-        from spec.tolerance import declared_tolerance
+        from lstm_conformance.spec.invariants import INVARIANTS
+        from lstm_conformance.spec.tolerance import declared_tolerance
 
         entry = registered()[name]
         info = {"distribution": entry.distribution, "version": entry.version,

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from conformance.crashwatch import CrashWatch
-from conformance.outcome import describe_case
-from conformance.selection import Loaded, Selection, SelectionError
+from lstm_conformance.crashwatch import CrashWatch
+from lstm_conformance.outcome import describe_case
+from lstm_conformance.selection import Loaded, Selection, SelectionError
 
 OUTCOME_KEY = "lstm_conformance_outcome"
 WORKER_KEY = "lstm_conformance"  # in xdist's workerinput: the controller's seed and crash dir
@@ -63,7 +63,7 @@ class ConformanceRun:
         if worker is not None:
             # The heavy imports (torch, hypothesis, the spec) now, before any check's time
             # limit starts: a fresh worker's first check must not pay for them under load.
-            import conformance.runner  # noqa: F401
+            import lstm_conformance.runner  # noqa: F401
 
             self.seed = worker["seed"]
             self.crash_watch = CrashWatch(Path(worker["crash_dir"]),
@@ -86,7 +86,7 @@ class ConformanceRun:
         plugin that cannot be loaded is recorded as broken now, so no -k can hide it."""
         if self.is_worker:
             return
-        from conformance.results import Collector
+        from lstm_conformance.results import Collector
 
         selection = {"impl": self.selection.requested,
                      "keyword": self.config.getoption("keyword") or None}
@@ -115,12 +115,12 @@ class ConformanceRun:
 
     def precision(self) -> dict:
         """The precision flags in force (``spec.precision.policy``)."""
-        from spec.precision import policy
+        from lstm_conformance.spec.precision import policy
 
         return policy(self.device)
 
     def precision_line(self) -> str:
-        from spec.precision import describe
+        from lstm_conformance.spec.precision import describe
 
         return describe(self.precision())
 
@@ -139,7 +139,7 @@ class ConformanceRun:
     def pairs(self) -> list[tuple[str, str]]:
         """(implementation, invariant) for every loadable selected implementation, with the
         invariants of the run's profile (``conformance.profiles.invariants_for``)."""
-        from conformance.profiles import invariants_for
+        from lstm_conformance.profiles import invariants_for
 
         try:
             loaded = self.selection.load_all()
@@ -149,10 +149,10 @@ class ConformanceRun:
                 for inv in invariants_for(self.profile)]
 
     def check(self, impl: str, invariant_id: str) -> dict:
-        from conformance.profiles import profile_settings
-        from conformance.runner import run_check
-        from spec.invariants import by_id
-        from spec.vocabulary import Status
+        from lstm_conformance.profiles import profile_settings
+        from lstm_conformance.runner import run_check
+        from lstm_conformance.spec.invariants import by_id
+        from lstm_conformance.spec.vocabulary import Status
 
         loaded = self.selection.load(impl)
         on_case = self.crash_watch.case if self.is_worker else None
@@ -226,7 +226,7 @@ class ConformanceRun:
             without += f" --lstm-device {shlex.quote(self.device)}"
         if self.tf32 != "torch-default":
             without += f" --lstm-tf32 {self.tf32}"
-        return (f"{shlex.quote(sys.executable)} -m conformance run --lstm-impl {impl} "
+        return (f"{shlex.quote(sys.executable)} -m lstm_conformance run --lstm-impl {impl} "
                 f"-k '{impl}:{invariant_id}' --lstm-profile {self.profile}{seed}{without} "
                 f"--lstm-report-dir {shlex.quote(str(report))}")
 
@@ -270,8 +270,8 @@ class ConformanceRun:
     def _unfinished(self, report: pytest.TestReport, impl: str, invariant_id: str) -> dict:
         """The outcome of a test that never finished: timed out, or its process crashed.
         Only this check is lost: xdist replaces the worker and the others run."""
-        from conformance.outcome import Failure, Outcome
-        from spec.vocabulary import Status
+        from lstm_conformance.outcome import Failure, Outcome
+        from lstm_conformance.spec.vocabulary import Status
 
         limit = self.timeout_for(impl)
         text = str(report.longrepr) if report.longrepr else ""
@@ -331,9 +331,9 @@ class ConformanceRun:
         it; all its probes together get the check's time limit. The same death on a case
         of the same features as a crash already searched (a crash on every call, met by
         every check) has the condition found then."""
-        from conformance.crashsearch import crash_condition
-        from conformance.runner import describe_condition
-        from spec.strategies import rebuild_case
+        from lstm_conformance.crashsearch import crash_condition
+        from lstm_conformance.runner import describe_condition
+        from lstm_conformance.spec.strategies import rebuild_case
 
         try:
             key = f"crash|{died}|{','.join(sorted(rebuild_case(case).features()))}"
@@ -354,8 +354,8 @@ class ConformanceRun:
 
     def finish(self, session: pytest.Session) -> None:
         """Write the report (controller only), and fail the session for a broken plugin."""
-        from conformance.benchmarks import rows_for
-        from conformance.report import ReportError, write_reports
+        from lstm_conformance.benchmarks import rows_for
+        from lstm_conformance.report import ReportError, write_reports
 
         document = self.collector.document()
         broken = any(e["verdict"] in ("broken", "not-checked")
@@ -367,7 +367,7 @@ class ConformanceRun:
             document["benchmarks"] = benchmarks
         self.document = document
         try:
-            from conformance.scripts import write_scripts
+            from lstm_conformance.scripts import write_scripts
 
             write_scripts(self.report_dir, document)
             write_reports(self.report_dir, document)
@@ -421,7 +421,7 @@ class ConformanceRun:
 def apply_known_failure(outcome, loaded: Loaded, invariant_id: str) -> None:
     """A declared known failure that fails is ``known_failure``; one that passes is
     ``unexpectedly_passed`` (time to remove the declaration)."""
-    from spec.vocabulary import Status
+    from lstm_conformance.spec.vocabulary import Status
 
     reason = loaded.known_failures.get(invariant_id)
     if reason is None:
@@ -437,7 +437,7 @@ def apply_known_failure(outcome, loaded: Loaded, invariant_id: str) -> None:
 def timeout_given(config: pytest.Config) -> bool:
     """Whether the user gave ``--timeout`` (on the command line, in PYTEST_ADDOPTS or in
     addopts), rather than the plugin's default."""
-    from conformance.plugin import _given
+    from lstm_conformance.plugin import _given
 
     args = list(config.invocation_params.args)
     args += shlex.split(os.environ.get("PYTEST_ADDOPTS", ""))
@@ -509,7 +509,7 @@ def simplest_settings():
     replayed failures and no shrinking: for an implementation that cannot run at all."""
     from hypothesis import Phase, settings
 
-    from conformance.profiles import profile_settings
+    from lstm_conformance.profiles import profile_settings
 
     return settings(profile_settings("quick"), max_examples=1, database=None,
                     phases=(Phase.explicit, Phase.generate))
@@ -520,9 +520,9 @@ def probe_simplest(subject, on_case=None) -> str | None:
     (whatever its answer), else the error it raised, in one line."""
     from hypothesis import HealthCheck, Phase, find, settings
 
-    from spec.capabilities import supported
-    from spec.errors import ImplementationError, NotApplicable
-    from spec.strategies import cases
+    from lstm_conformance.spec.capabilities import supported
+    from lstm_conformance.spec.errors import ImplementationError, NotApplicable
+    from lstm_conformance.spec.strategies import cases
 
     # The generate phase's first example is the simplest the strategy makes (hypothesis
     # tries its all-simplest choices first), so one example and no shrinking give it at

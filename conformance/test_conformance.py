@@ -6,9 +6,9 @@ implementations and every invariant in ``spec.invariants``; ids read ``impl:inva
 
 import pytest
 
-from conformance.plugin import conformance_run
-from conformance.session import OUTCOME_KEY
-from spec.vocabulary import Status
+from lstm_conformance.plugin import conformance_run
+from lstm_conformance.session import OUTCOME_KEY
+from lstm_conformance.spec.vocabulary import Status
 
 
 def test_conformance(impl: str, invariant_id: str, request) -> None:

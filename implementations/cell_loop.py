@@ -20,8 +20,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from spec.config import LSTMConfig
-from spec.layout import canonical
+from lstm_conformance.spec.config import LSTMConfig
+from lstm_conformance.spec.layout import canonical
 
 
 class CellLoopLSTM(nn.Module):

@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from spec.oracle import lstm_forward
-from spec.protocol import backend_module
+from lstm_conformance.spec.oracle import lstm_forward
+from lstm_conformance.spec.protocol import backend_module
 
 
 class OracleBackend:

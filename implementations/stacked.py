@@ -19,8 +19,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence
 
-from spec.config import LSTMConfig
-from spec.layout import validate_input
+from lstm_conformance.spec.config import LSTMConfig
+from lstm_conformance.spec.layout import validate_input
 
 _LSTM_NAME = re.compile(r"^(weight_ih|weight_hh|bias_ih|bias_hh|weight_hr)_l(\d+)(_reverse)?$")
 

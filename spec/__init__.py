@@ -9,4 +9,4 @@ Importing ``spec`` registers the catalogue, so a malformed declaration fails her
 the invariant's id in the message.
 """
 
-import spec.invariants  # noqa: F401
+import lstm_conformance.spec.invariants  # noqa: F401

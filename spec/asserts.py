@@ -23,8 +23,8 @@ from collections.abc import Callable, Iterator, Sequence
 
 import torch
 
-from spec.errors import Violation
-from spec.tolerance import EXACT, Tolerance
+from lstm_conformance.spec.errors import Violation
+from lstm_conformance.spec.tolerance import EXACT, Tolerance
 
 _ratio_observer: contextvars.ContextVar[Callable[[float], None] | None] = \
     contextvars.ContextVar("ratio_observer", default=None)

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
-from spec.config import LSTMConfig
-from spec.vocabulary import Form, Frozen, GradMode, Layout
+from lstm_conformance.spec.config import LSTMConfig
+from lstm_conformance.spec.vocabulary import Form, Frozen, GradMode, Layout
 
 #: Short names of the dtypes the spec draws, as results.json writes them.
 DTYPE_NAMES = {torch.float32: "float32", torch.float64: "float64",

@@ -1,4 +1,4 @@
-"""The invariant catalogue as Markdown: ``python -m spec.catalogue > docs/INVARIANTS.md``.
+"""The invariant catalogue as Markdown: ``python -m lstm_conformance.spec.catalogue > docs/INVARIANTS.md``.
 
 ``docs/INVARIANTS.md`` is this module's output, committed; a test in ``tests/`` fails
 when the two differ, so the documentation cannot drift from ``spec.invariants``. Each
@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import importlib
 
-from spec.capabilities import FEATURES
-from spec.invariants import INVARIANTS
+from lstm_conformance.spec.capabilities import FEATURES
+from lstm_conformance.spec.invariants import INVARIANTS
 
 
 def _chapter_title(chapter: str) -> str:
-    doc = importlib.import_module(f"spec.invariants.{chapter}").__doc__ or chapter
+    doc = importlib.import_module(f"lstm_conformance.spec.invariants.{chapter}").__doc__ or chapter
     return doc.strip().splitlines()[0].rstrip(".")
 
 
@@ -22,7 +22,7 @@ def markdown() -> str:
     lines = [
         "# Invariants",
         "",
-        "Generated from `spec/invariants/` by `python -m spec.catalogue > "
+        "Generated from `spec/invariants/` by `python -m lstm_conformance.spec.catalogue > "
         "docs/INVARIANTS.md`; do not edit by hand (`tests/test_catalogue.py` checks it).",
         "",
         "Notation: `o` is the output read seq-first (`o[t, n, :]`), padded with zeros for "

@@ -37,11 +37,16 @@ from dataclasses import dataclass
 import torch
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from spec.asserts import assert_finite, assert_shape
-from spec.case import Case
-from spec.config import LSTMConfig
-from spec.errors import ImplementationError, NotApplicable, Violation, qualified_name
-from spec.vocabulary import Form, Frozen, GradMode, Layout
+from lstm_conformance.spec.asserts import assert_finite, assert_shape
+from lstm_conformance.spec.case import Case
+from lstm_conformance.spec.config import LSTMConfig
+from lstm_conformance.spec.errors import (
+    ImplementationError,
+    NotApplicable,
+    Violation,
+    qualified_name,
+)
+from lstm_conformance.spec.vocabulary import Form, Frozen, GradMode, Layout
 
 STATE_DIMS = ("row", "batch", "feature")
 CPU = torch.device("cpu")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
-from spec.config import LSTMConfig
+from lstm_conformance.spec.config import LSTMConfig
 
 
 def validate_input(config: LSTMConfig, x: torch.Tensor, hx, dtype: torch.dtype) -> bool:

@@ -34,7 +34,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 import torch
 
-from spec.config import LSTMConfig
+from lstm_conformance.spec.config import LSTMConfig
 
 
 def _xp(a):

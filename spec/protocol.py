@@ -63,9 +63,9 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence
 
-from spec.capabilities import UNSUPPORTED_ATTRIBUTE, declared_unsupported
-from spec.config import LSTMConfig
-from spec.layout import canonical
+from lstm_conformance.spec.capabilities import UNSUPPORTED_ATTRIBUTE, declared_unsupported
+from lstm_conformance.spec.config import LSTMConfig
+from lstm_conformance.spec.layout import canonical
 
 
 class BackendModule(nn.Module):

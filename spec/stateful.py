@@ -36,15 +36,22 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule
 from torch import nn
 
-from spec import tolerance
-from spec.asserts import assert_close, assert_equal
-from spec.case import Case
-from spec.config import LSTMConfig
-from spec.errors import ImplementationError, NotApplicable, Violation
-from spec.harness import STATE_DIMS, Subject
-from spec.invariants.common import accuracy, compare_all
-from spec.strategies import DTYPES, Draws, configs, make_input, make_state, make_weights
-from spec.vocabulary import Form
+from lstm_conformance.spec import tolerance
+from lstm_conformance.spec.asserts import assert_close, assert_equal
+from lstm_conformance.spec.case import Case
+from lstm_conformance.spec.config import LSTMConfig
+from lstm_conformance.spec.errors import ImplementationError, NotApplicable, Violation
+from lstm_conformance.spec.harness import STATE_DIMS, Subject
+from lstm_conformance.spec.invariants.common import accuracy, compare_all
+from lstm_conformance.spec.strategies import (
+    DTYPES,
+    Draws,
+    configs,
+    make_input,
+    make_state,
+    make_weights,
+)
+from lstm_conformance.spec.vocabulary import Form
 
 #: The draws of the machine's module: up to two layers, everything else as usual.
 MACHINE_DRAWS = Draws(max_layers=2)
@@ -178,7 +185,7 @@ def lifecycle_machine(subject: Subject) -> type[RuleBasedStateMachine]:
             self._check(structure, what)
 
         def _backward(self, got, want, case: Case, what: str) -> None:
-            from spec.invariants.side_effects import loss_weights
+            from lstm_conformance.spec.invariants.side_effects import loss_weights
 
             R = loss_weights([got.output.shape, got.h_n.shape, got.c_n.shape], case.weight_seed)
             for result, module in ((got, self.module), (want, self.ref)):

@@ -30,11 +30,11 @@ import torch
 from hypothesis import event
 from hypothesis import strategies as st
 
-from spec.capabilities import FEATURES
-from spec.case import Case
-from spec.config import LSTMConfig
-from spec.errors import DeclarationError
-from spec.vocabulary import ALL_FORMS, Form, Frozen, GradMode, Layout
+from lstm_conformance.spec.capabilities import FEATURES
+from lstm_conformance.spec.case import Case
+from lstm_conformance.spec.config import LSTMConfig
+from lstm_conformance.spec.errors import DeclarationError
+from lstm_conformance.spec.vocabulary import ALL_FORMS, Form, Frozen, GradMode, Layout
 
 #: Weight magnitude: multiples of nn.LSTM's own init bound 1/sqrt(hidden_size).
 WEIGHT_SCALES = {"normal": 1.0, "tiny": 1e-3, "large": 3.0}

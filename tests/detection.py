@@ -30,10 +30,10 @@ def _one_run(defect_name: str, profile: str, seed: int) -> tuple[bool, int, str 
     import torch
     from hypothesis import Phase
 
-    from conformance.profiles import profile_settings
-    from conformance.runner import run_check
-    from spec.harness import Subject
-    from spec.invariants import by_id
+    from lstm_conformance.profiles import profile_settings
+    from lstm_conformance.runner import run_check
+    from lstm_conformance.spec.harness import Subject
+    from lstm_conformance.spec.invariants import by_id
     from tests import defects
 
     warnings.simplefilter("ignore")

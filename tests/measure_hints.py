@@ -28,9 +28,9 @@ def run_part(defects, profile: str, seed: int) -> dict[str, dict]:
     """Each defect's results entry: every invariant, checked as a quick conformance run."""
     from hypothesis import settings
 
-    from conformance.profiles import invariants_for, profile_settings
-    from conformance.runner import run_check
-    from spec.harness import Subject
+    from lstm_conformance.profiles import invariants_for, profile_settings
+    from lstm_conformance.runner import run_check
+    from lstm_conformance.spec.harness import Subject
 
     config = settings(profile_settings(profile), database=None)
     entries = {}
@@ -54,8 +54,8 @@ def diagnose(name: str, saved: dict) -> tuple[dict | None, str]:
     The checks run without the search for conditions (``explore=False``: it would take
     hours), and root causes are grouped by condition, so here every failure of the defect
     is taken as one root cause: this measures the likely cause, not the grouping."""
-    from conformance.hints import checked_names, evidence_of, likely_cause
-    from spec.vocabulary import Status
+    from lstm_conformance.hints import checked_names, evidence_of, likely_cause
+    from lstm_conformance.spec.vocabulary import Status
 
     entry = json.loads(json.dumps({"results": saved["results"]}))
     failures = [(i, f) for i, r in entry["results"].items() if Status(r["status"]).is_bad

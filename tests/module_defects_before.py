@@ -16,10 +16,10 @@ import warnings
 import torch
 from hypothesis import settings
 
-from conformance.profiles import profile_settings
-from conformance.runner import run_check
-from spec.harness import Subject
-from spec.invariants import INVARIANTS
+from lstm_conformance.profiles import profile_settings
+from lstm_conformance.runner import run_check
+from lstm_conformance.spec.harness import Subject
+from lstm_conformance.spec.invariants import INVARIANTS
 from tests.defects import MODULE_DEFECTS
 from tests.test_seeded_defects import CALLS_BEFORE
 

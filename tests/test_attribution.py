@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from spec.config import LSTMConfig
-from spec.stateful import _reference
-from spec.strategies import make_weights
+from lstm_conformance.spec.config import LSTMConfig
+from lstm_conformance.spec.stateful import _reference
+from lstm_conformance.spec.strategies import make_weights
 
 
 def test_the_lifecycle_reference_keeps_its_warnings_to_itself():
@@ -33,8 +33,8 @@ def test_a_long_exception_message_does_not_hide_the_condition():
     the terminal, however long the exception message before it."""
     from types import SimpleNamespace
 
-    from conformance.results import Collector
-    from conformance.session import ConformanceRun
+    from lstm_conformance.results import Collector
+    from lstm_conformance.session import ConformanceRun
 
     long = "RuntimeError: " + "the fused kernel could not be built; " * 40
     collector = Collector("quick", 0, {"impl": None, "keyword": None}, [])
@@ -63,7 +63,7 @@ def test_a_long_exception_message_does_not_hide_the_condition():
 
 
 def test_one_line_messages_show_enough_digits_to_tell_values_apart():
-    from spec.asserts import expected_and_got
+    from lstm_conformance.spec.asserts import expected_and_got
 
     assert expected_and_got(0.277966, 0.22133) == "expected 0.277966, got 0.22133"
     close = expected_and_got(-0.0505183, -0.0505183 + 2.9e-10)
@@ -76,10 +76,10 @@ def test_packed_per_sequence_calls_the_packed_result_got():
     "expected"."""
     from hypothesis import settings
 
-    from conformance.profiles import profile_settings
-    from conformance.runner import run_check
-    from spec.harness import Subject
-    from spec.invariants import by_id
+    from lstm_conformance.profiles import profile_settings
+    from lstm_conformance.runner import run_check
+    from lstm_conformance.spec.harness import Subject
+    from lstm_conformance.spec.invariants import by_id
     from tests.defects.packed import PackedStatesAtPaddedEnd
 
     outcome = run_check(Subject("padded-end", PackedStatesAtPaddedEnd),

@@ -3,16 +3,16 @@
 import re
 from pathlib import Path
 
-from spec.capabilities import FEATURES
-from spec.catalogue import markdown
-from spec.invariants import INVARIANTS
+from lstm_conformance.spec.capabilities import FEATURES
+from lstm_conformance.spec.catalogue import markdown
+from lstm_conformance.spec.invariants import INVARIANTS
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_docs_invariants_is_generated_from_spec():
     assert (ROOT / "docs" / "INVARIANTS.md").read_text() == markdown(), (
-        "docs/INVARIANTS.md is stale: run `python -m spec.catalogue > docs/INVARIANTS.md`")
+        "docs/INVARIANTS.md is stale: run `python -m lstm_conformance.spec.catalogue > docs/INVARIANTS.md`")
 
 
 def test_every_invariant_is_complete_and_ids_are_unique_kebab_case():

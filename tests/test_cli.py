@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.cli import main
+from lstm_conformance.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 INSTALLED = any(ep.name == "lstm_conformance" for ep in entry_points(group="pytest11"))
@@ -127,27 +127,27 @@ def test_command_line_errors_answer_without_torch(args, says, tmp_path):
     code, output, modules = _imports("conformance", args, work)
     assert code == (0 if args == ["--version"] else 2), output
     assert says in output
-    assert "conformance.cli" in modules  # the measurement saw the suite's own imports
+    assert "lstm_conformance.cli" in modules  # the measurement saw the suite's own imports
     assert sorted(m for m in modules if m.partition(".")[0] in (*HEAVY, "pytest")) == []
     assert not list(work.iterdir()), "an error wrote something"
 
 
 def test_pytest_with_an_unknown_profile_answers_without_torch(tmp_path):
-    plugin = [] if INSTALLED else ["-p", "conformance.plugin"]
+    plugin = [] if INSTALLED else ["-p", "lstm_conformance.plugin"]
     work = tmp_path / "work"
     work.mkdir()
     code, output, modules = _imports("pytest", ["-p", "no:cacheprovider", *plugin,
                                                 "--lstm-profile", "bogus"], work)
     assert code == 4, output  # pytest's usage error
     assert "--lstm-profile: invalid choice: 'bogus'" in output
-    assert "conformance.plugin" in modules
+    assert "lstm_conformance.plugin" in modules
     assert sorted(m for m in modules if m.partition(".")[0] in HEAVY) == []
 
 
 @pytest.mark.skipif(not INSTALLED, reason="the rewrite warning and the ids come from the "
                     "installed distribution's pytest11 entry point")
 def test_a_reproduce_run_from_another_directory(tmp_path):
-    """As a failure's reproduce command runs (``python -m conformance run ...``), from a
+    """As a failure's reproduce command runs (``python -m lstm_conformance run ...``), from a
     directory outside the suite's tree, in its xdist worker: no assertion-rewrite warning
     about the suite's package, node ids that name the test module (the controller and the
     worker agree on them), and the suite's version in the report."""
@@ -157,7 +157,7 @@ def test_a_reproduce_run_from_another_directory(tmp_path):
            if not k.startswith(("PYTEST_", "HYPOTHESIS_", "PYTHONPATH"))}
     env.update(TMPDIR=str(tmp_path), HYPOTHESIS_STORAGE_DIRECTORY=str(tmp_path / "hyp"))
     proc = subprocess.run(
-        [sys.executable, "-m", "conformance", "run", "--lstm-impl", "torch-lstm", "-k",
+        [sys.executable, "-m", "lstm_conformance", "run", "--lstm-impl", "torch-lstm", "-k",
          "torch-lstm:output-shapes", "--lstm-profile", "quick", "--lstm-report-dir", "out",
          "-rA"], cwd=work, env=env, capture_output=True, text=True, timeout=300)
     out = proc.stdout + proc.stderr
@@ -175,7 +175,7 @@ def test_a_reproduce_run_from_another_directory(tmp_path):
 def test_run_passes_the_device_and_the_tf32_choice_to_pytest(monkeypatch):
     import pytest as real_pytest
 
-    from conformance import cli
+    from lstm_conformance import cli
 
     seen = []
     monkeypatch.setattr(real_pytest, "main", lambda args: seen.append(args) or 0)

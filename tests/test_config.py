@@ -2,7 +2,7 @@
 
 import pytest
 
-from spec.config import LSTMConfig
+from lstm_conformance.spec.config import LSTMConfig
 
 
 @pytest.mark.parametrize(("kwargs", "field"), [

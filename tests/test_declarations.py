@@ -7,10 +7,10 @@ import textwrap
 
 import pytest
 
-from spec.errors import DeclarationError
-from spec.invariants import INVARIANTS
-from spec.invariants.registry import invariant
-from spec.strategies import Draws
+from lstm_conformance.spec.errors import DeclarationError
+from lstm_conformance.spec.invariants import INVARIANTS
+from lstm_conformance.spec.invariants.registry import invariant
+from lstm_conformance.spec.strategies import Draws
 
 
 def _declare(**fields):
@@ -40,17 +40,17 @@ def test_impossible_declarations_fail_with_the_id(fields, problem):
 
 
 def test_a_misspelt_keyword_in_a_chapter_fails_import_spec(tmp_path):
-    """The whole path: a chapter with a misspelt keyword makes ``import spec`` fail."""
+    """The whole path: a chapter with a misspelt keyword makes ``import lstm_conformance.spec`` fail."""
     chapter = tmp_path / "bad_chapter.py"
     chapter.write_text(textwrap.dedent('''
-        from spec.invariants.registry import invariant
+        from lstm_conformance.spec.invariants.registry import invariant
 
         @invariant(id="misspelt-example", title="t", statement="s", expression="e",
                    cases=dict(bidirectionl=True))
         def check(subject, case):
             pass
     '''))
-    code = ("import sys; sys.path.insert(0, sys.argv[1]); import spec; import bad_chapter")
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); import lstm_conformance.spec; import bad_chapter")
     proc = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True,
                           text=True)
     assert proc.returncode != 0

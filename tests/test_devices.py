@@ -16,10 +16,10 @@ import pytest
 import torch
 from hypothesis import settings
 
-from conformance.profiles import invariants_for, profile_settings
-from conformance.runner import run_check
-from spec.harness import Subject, to_device
-from spec.invariants import by_id
+from lstm_conformance.profiles import invariants_for, profile_settings
+from lstm_conformance.runner import run_check
+from lstm_conformance.spec.harness import Subject, to_device
+from lstm_conformance.spec.invariants import by_id
 from tests import defects as d
 from tests.defects.devices import (
     DEVICE_DEFECTS,
@@ -181,7 +181,7 @@ def test_a_device_torch_cannot_reach_is_a_usage_error(conformance_run):
 
 
 def test_parametrize_with_checks_takes_a_device_and_the_profile_s_checks():
-    from conformance.checks import checks_for
+    from lstm_conformance.checks import checks_for
 
     checks = checks_for(torch.nn.LSTM, profile="stress", device="meta")
     assert [c.invariant.id for c in checks] == [inv.id for inv in invariants_for("stress")]
@@ -192,7 +192,7 @@ def test_parametrize_with_checks_takes_a_device_and_the_profile_s_checks():
 def test_a_backend_of_the_protocol_keeps_the_device_contract_on_meta():
     """Its adapter hands the backend CPU arrays as before; on a device it refuses tensors
     from another one as nn.LSTM does."""
-    from implementations.numpy_reference import NumpyReferenceLSTM
+    from lstm_conformance.implementations.numpy_reference import NumpyReferenceLSTM
 
     outcome = _check(NumpyReferenceLSTM, "device-mismatch-refused", "meta")
     assert outcome.status == "passed", (outcome.message, outcome.counterexample)

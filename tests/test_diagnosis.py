@@ -9,13 +9,13 @@ import sys
 import torch
 from hypothesis import settings
 
-from conformance.pictures import heat_maps, permutation
-from conformance.profiles import profile_settings
-from conformance.results import Collector
-from conformance.runner import run_check
-from conformance.scripts import script_for
-from spec.harness import Subject
-from spec.invariants import by_id
+from lstm_conformance.pictures import heat_maps, permutation
+from lstm_conformance.profiles import profile_settings
+from lstm_conformance.results import Collector
+from lstm_conformance.runner import run_check
+from lstm_conformance.scripts import script_for
+from lstm_conformance.spec.harness import Subject
+from lstm_conformance.spec.invariants import by_id
 from tests.defects.combined import DeepBidirectionalAndFloat64, LoudProjectionQuietPacked
 
 SETTINGS = settings(profile_settings("default"), database=None)
@@ -119,7 +119,7 @@ class UsersBidirectionalSlip(torch.nn.LSTM):
 
 
 def test_a_users_slip_reads_as_one_root_cause_that_names_it():
-    from conformance.hints import BACKWARD_TEXT
+    from lstm_conformance.hints import BACKWARD_TEXT
 
     collector = Collector("quick", 0, {"impl": None, "keyword": None}, [])
     collector.implementation("mine")

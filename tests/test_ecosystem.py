@@ -37,7 +37,7 @@ def _table(tmp_path, results: dict) -> str:
 
 
 def _with_current_specification() -> dict:
-    from spec.invariants import INVARIANTS
+    from lstm_conformance.spec.invariants import INVARIANTS
 
     results = json.loads(json.dumps(SAMPLE))
     results["invariants"] = [inv.describe() for inv in INVARIANTS]

@@ -8,12 +8,12 @@ import torch
 from hypothesis import settings
 from torch import nn
 
-from conformance.outcome import error_size
-from conformance.profiles import profile_settings
-from conformance.results import Collector
-from conformance.runner import run_check
-from spec.harness import Subject
-from spec.invariants import by_id
+from lstm_conformance.outcome import error_size
+from lstm_conformance.profiles import profile_settings
+from lstm_conformance.results import Collector
+from lstm_conformance.runner import run_check
+from lstm_conformance.spec.harness import Subject
+from lstm_conformance.spec.invariants import by_id
 
 
 class GrowsWithWidth(nn.LSTM):

@@ -11,10 +11,10 @@ import sys
 import pytest
 from torch import nn
 
-from conformance.profiles import invariants_for, profile_settings
-from conformance.runner import run_check
-from spec.harness import Subject
-from spec.invariants import by_id
+from lstm_conformance.profiles import invariants_for, profile_settings
+from lstm_conformance.runner import run_check
+from lstm_conformance.spec.harness import Subject
+from lstm_conformance.spec.invariants import by_id
 
 #: implementation -> (status, words its output-shapes message must hold)
 MATRIX = {
@@ -213,8 +213,8 @@ def test_every_case_is_noted_before_it_runs_condition_search_included():
 
 
 def test_crash_message_tells_a_signal_from_an_exit():
-    from conformance.crashwatch import LastWords
-    from conformance.session import how_it_died
+    from lstm_conformance.crashwatch import LastWords
+    from lstm_conformance.session import how_it_died
 
     assert how_it_died(LastWords(fatal="Fatal Python error: Aborted"), -6) == \
         "was killed by signal SIGABRT (Fatal Python error: Aborted)"
@@ -225,7 +225,7 @@ def test_crash_message_tells_a_signal_from_an_exit():
 
 
 def test_a_script_is_not_written_without_the_checks_extra_draw():
-    from conformance.scripts import script_for
+    from lstm_conformance.scripts import script_for
 
     case = {"input_size": 1, "hidden_size": 1, "num_layers": 1, "bias": True,
             "batch_first": False, "dropout": 0.0, "bidirectional": False, "proj_size": 0,
@@ -244,10 +244,10 @@ def test_a_condition_search_that_cannot_run_blames_no_feature(monkeypatch):
     could not run the check on the narrowed implementation). The failure found first
     stays, with no feature named in its condition (a refused probe proves nothing), and
     the check does not claim that the rest passes."""
-    import conformance.runner as runner
-    from conformance.attempt import COULD_NOT_RUN, Attempt, Found
-    from conformance.outcome import Failure
-    from spec.vocabulary import Status
+    import lstm_conformance.runner as runner
+    from lstm_conformance.attempt import COULD_NOT_RUN, Attempt, Found
+    from lstm_conformance.outcome import Failure
+    from lstm_conformance.spec.vocabulary import Status
 
     real = runner.run_attempt
 

@@ -58,7 +58,7 @@ def test_an_unrelated_suite_with_profiling_and_xdist_is_untouched(profiling_site
 # conformance run (contract 3: no torch, numpy, hypothesis or specification)
 HEAVY = ("torch", "numpy", "hypothesis", "matplotlib", "jinja2", "spec", "implementations")
 # all the suite that such a session may hold: the package and the plugin module
-PLUGIN_ONLY = {"conformance", "conformance.plugin"}
+PLUGIN_ONLY = {"conformance", "lstm_conformance.plugin"}
 
 RECORDER = textwrap.dedent('''
     import os
@@ -67,7 +67,7 @@ RECORDER = textwrap.dedent('''
     def pytest_unconfigure(config):
         # every process of the session (xdist workers too) writes what it has imported
         loaded = (config.pluginmanager.hasplugin("lstm_conformance")
-                  or config.pluginmanager.hasplugin("conformance.plugin"))
+                  or config.pluginmanager.hasplugin("lstm_conformance.plugin"))
         out = os.path.join(os.path.dirname(__file__), f"modules-{os.getpid()}.txt")
         with open(out, "w") as f:
             f.write(f"plugin loaded: {loaded}\\n")
@@ -93,7 +93,7 @@ def _unrelated_session(tmp_path: Path, *args: str, plugin: bool = True) -> list[
         choose = [] if plugin else ["-p", "no:lstm_conformance"]
     else:  # a checkout that is not installed: the same module, named
         env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)
-        choose = ["-p", "conformance.plugin"] if plugin else []
+        choose = ["-p", "lstm_conformance.plugin"] if plugin else []
     proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *choose,
                            *args, "test_theirs.py"], cwd=project, env=env,
                           capture_output=True, text=True, timeout=300)
@@ -136,6 +136,6 @@ def test_the_plugin_adds_only_itself_to_an_unrelated_session(tmp_path):
 def test_the_plugin_and_the_session_agree_on_the_worker_key():
     # the plugin keeps its own copy, so that deciding whether a worker belongs to a
     # conformance run needs no import of conformance.session
-    from conformance import plugin, session
+    from lstm_conformance import plugin, session
 
     assert plugin.WORKER_KEY == session.WORKER_KEY

@@ -5,8 +5,8 @@ must be that class. How often real runs get the right top hint is measured separ
 
 import pytest
 
-from conformance.hints import RULES, hint, hint_rule
-from spec.invariants import INVARIANTS
+from lstm_conformance.hints import RULES, hint, hint_rule
+from lstm_conformance.spec.invariants import INVARIANTS
 from tests import defects as d
 
 ALL = {inv.id for inv in INVARIANTS}
@@ -70,7 +70,7 @@ def test_output_right_and_backward_h_n_wrong_is_the_h_n_step_never_the_output():
     """The names alone (first-step-backward and time-reversal fail) give the generic
     backward text, which blames the output; the evidence that the output matched the oracle
     and only the backward row of h_n differs must give the h_n text instead."""
-    from conformance.hints import BACKWARD_TEXT, evidence_of, likely_cause
+    from lstm_conformance.hints import BACKWARD_TEXT, evidence_of, likely_cause
 
     h_n = [[[0.1, 0.2]], [[0.3, 0.4]]]
     wrong = [[[0.1, 0.2]], [[0.5, 0.7]]]  # the backward row only
@@ -93,7 +93,7 @@ def test_output_right_and_backward_h_n_wrong_is_the_h_n_step_never_the_output():
 def test_a_cause_the_evidence_contradicts_is_never_named():
     """Stacked layers with no multi-layer case failing, gate order with the output right:
     both are skipped, and the evidence is said in plain words."""
-    from conformance.hints import evidence_of, likely_cause
+    from lstm_conformance.hints import evidence_of, likely_cause
 
     one_layer = {**BIDI, "bidirectional": False}
     stacked = [("stacked-layers", {"status": "failed", "kind": "stacked-layer-state",
@@ -113,7 +113,7 @@ def test_a_cause_the_evidence_contradicts_is_never_named():
 def test_float64_at_float32_accuracy_is_precision_however_far_past_its_tolerance():
     """The real case: float64 results off by 1e-7 are 1000x float64's tolerance (not a
     near miss) yet the accuracy of float32: precision, not gate order."""
-    from conformance.hints import evidence_of, likely_cause
+    from lstm_conformance.hints import evidence_of, likely_cause
 
     f64 = {**BIDI, "bidirectional": False, "dtype": "float64"}
     out = [[[0.1, 0.2]], [[0.3, 0.4]], [[0.5, 0.6]]]
@@ -136,8 +136,8 @@ def test_float64_at_float32_accuracy_is_precision_however_far_past_its_tolerance
 def test_h_n_equal_to_the_last_steps_output_is_seen_on_the_rebuilt_case():
     """The evidence rebuilds the counterexample's case from its seed and finds that the
     wrong backward row of h_n is the oracle's output at T-1."""
-    from conformance.hints import _rebuild, _state_equals_output
-    from spec.invariants.common import oracle
+    from lstm_conformance.hints import _rebuild, _state_equals_output
+    from lstm_conformance.spec.invariants.common import oracle
 
     case = {**BIDI, "lengths": None, "initial_state": False, "training": False,
             "weight_seed": 7, "weight_scale": "normal", "input_scale": "unit"}
@@ -153,7 +153,7 @@ def test_h_n_equal_to_the_last_steps_output_is_seen_on_the_rebuilt_case():
 def test_errors_under_a_feature_name_the_feature_and_the_declaration():
     """Where an error happened (which checks) says nothing of its cause: errors that need a
     feature name the feature, before any rule keyed on check names."""
-    from conformance.hints import evidence_of, likely_cause
+    from lstm_conformance.hints import evidence_of, likely_cause
 
     def error(feature: str) -> dict:
         return {"status": "error", "kind": "error:raised:NotImplementedError",
@@ -176,7 +176,7 @@ def test_errors_under_a_feature_name_the_feature_and_the_declaration():
 
 
 def test_wrong_from_the_first_step_only_with_an_initial_state_is_the_initial_state():
-    from conformance.hints import evidence_of, likely_cause
+    from lstm_conformance.hints import evidence_of, likely_cause
 
     case = {**BIDI, "bidirectional": False, "initial_state": True}
     out, off = [[[0.1, 0.2]], [[0.3, 0.4]]], [[[0.15, 0.2]], [[0.32, 0.4]]]

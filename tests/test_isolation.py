@@ -169,7 +169,7 @@ def test_the_reproduce_command_of_a_failure_reproduces_it(conformance_run, site_
     result = first.impl(name)["results"][invariant]
     assert result["status"] == "failed"
     command = shlex.split(result["reproduce"])
-    assert command[1:4] == ["-m", "conformance", "run"]
+    assert command[1:4] == ["-m", "lstm_conformance", "run"]
     assert f"--hypothesis-seed={first.results['run']['seed']}" in command
     full = (first.workdir / "report" / "results.json").read_text()
     code, output = site_command(*command)

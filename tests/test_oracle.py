@@ -5,8 +5,8 @@ from hypothesis import given, settings
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from spec.invariants.common import oracle
-from spec.strategies import Draws, cases
+from lstm_conformance.spec.invariants.common import oracle
+from lstm_conformance.spec.strategies import Draws, cases
 
 
 def _torch_run(case):
@@ -36,8 +36,8 @@ def test_oracle_matches_a_hand_computed_step():
     """One step, one unit, with numbers worked out by hand from the docstring equations."""
     import numpy as np
 
-    from spec.config import LSTMConfig
-    from spec.oracle import lstm_forward, sigmoid
+    from lstm_conformance.spec.config import LSTMConfig
+    from lstm_conformance.spec.oracle import lstm_forward, sigmoid
 
     config = LSTMConfig(1, 1)
     w = {"weight_ih_l0": np.array([[0.5], [-0.5], [1.0], [2.0]]),

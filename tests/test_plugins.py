@@ -223,7 +223,7 @@ def test_cases_a_backend_refuses_are_not_applicable(gaps_run):
 def test_a_plugin_that_names_no_framework_gets_its_requirements_versions():
     from importlib import metadata
 
-    from conformance.selection import requirement_versions
+    from lstm_conformance.selection import requirement_versions
 
     said = requirement_versions("pytest-xdist")
     assert said is not None and f"execnet {metadata.version('execnet')}" in said

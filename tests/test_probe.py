@@ -1,9 +1,9 @@
 """The probe that tells an implementation that cannot run at all: it calls the simplest
 case the strategy makes, found without a search."""
 
-from conformance.session import probe_simplest
-from implementations.torch_lstm import TorchLSTM
-from spec.harness import Subject
+from lstm_conformance.implementations.torch_lstm import TorchLSTM
+from lstm_conformance.session import probe_simplest
+from lstm_conformance.spec.harness import Subject
 
 
 def test_the_probe_calls_the_simplest_case_once():

@@ -5,12 +5,12 @@ import pytest
 import torch
 from hypothesis import settings
 
-from conformance.profiles import profile_settings
-from conformance.runner import run_check
-from implementations.numpy_reference import OracleBackend
-from spec.harness import Subject
-from spec.invariants import by_id
-from spec.protocol import backend_module
+from lstm_conformance.implementations.numpy_reference import OracleBackend
+from lstm_conformance.profiles import profile_settings
+from lstm_conformance.runner import run_check
+from lstm_conformance.spec.harness import Subject
+from lstm_conformance.spec.invariants import by_id
+from lstm_conformance.spec.protocol import backend_module
 
 
 class CountingBackend(OracleBackend):

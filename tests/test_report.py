@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from conformance import report
-from conformance.hints import hint
-from conformance.report import ReportError, junit_xml, render_html, write_reports
+from lstm_conformance import report
+from lstm_conformance.hints import hint
+from lstm_conformance.report import ReportError, junit_xml, render_html, write_reports
 
 SAMPLE = json.loads((Path(__file__).parent / "fixtures" / "results_sample.json").read_text())
 REPORT_FILES = ["index.html", "junit.xml", "results.json"]
@@ -374,7 +374,7 @@ def test_heat_maps_and_ratio_plots_in_headless_chromium(tmp_path):
 
 
 def test_ratios_past_the_cap_read_as_such():
-    from conformance.report import format_ratio
+    from lstm_conformance.report import format_ratio
 
     assert format_ratio(3.9e11) == "> 1e6"
     assert format_ratio(0.53) == "0.53" and format_ratio(2.0e5) == "2e+05"

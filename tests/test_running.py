@@ -1,4 +1,4 @@
-"""Running from anywhere (pytest --pyargs conformance, reports in the working directory) and
+"""Running from anywhere (pytest --pyargs lstm_conformance, reports in the working directory) and
 declared known failures."""
 
 import json
@@ -6,15 +6,15 @@ import os
 import subprocess
 import sys
 
-from conformance.outcome import Outcome
-from conformance.selection import Loaded, declared_known_failures
-from conformance.session import apply_known_failure
+from lstm_conformance.outcome import Outcome
+from lstm_conformance.selection import Loaded, declared_known_failures
+from lstm_conformance.session import apply_known_failure
 
 
 def test_pytest_pyargs_conformance_from_another_directory(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "PYTHONPATH"))}
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "--pyargs", "conformance", "-p", "no:cacheprovider",
+        [sys.executable, "-m", "pytest", "--pyargs", "lstm_conformance", "-p", "no:cacheprovider",
          "--lstm-impl", "torch-lstm", "-k", "torch-lstm:output-shapes", "--lstm-profile",
          "quick"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
@@ -43,7 +43,7 @@ def test_a_known_failure_is_reported_as_such_and_flips_once_fixed():
 
 
 def test_a_known_failure_does_not_make_an_implementation_non_conformant():
-    from conformance.results import level, verdict
+    from lstm_conformance.results import level, verdict
 
     entry = {"load_error": None, "results": {
         "gate-probe": {"status": "known_failure"}, "matches-oracle": {"status": "passed"}}}

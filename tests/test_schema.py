@@ -43,8 +43,8 @@ def test_a_wrong_status_is_rejected():
 def test_root_causes_with_likely_causes_and_not_checked_follow_the_schema():
     """A document with a root cause (likely cause and evidence) and an implementation for
     which nothing ran validates; a likely cause without its text does not."""
-    from conformance.report import json_safe
-    from conformance.results import Collector
+    from lstm_conformance.report import json_safe
+    from lstm_conformance.results import Collector
 
     failure = {"status": "failed", "message": "h_n differs", "kind": "oracle", "reproduce": None,
                "counterexample": {"check": "oracle", "tensor": "h_n", "expected": 0.2779,

@@ -8,11 +8,11 @@ from hypothesis import settings
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence
 
-from conformance.outcome import MAX_FAILURES
-from conformance.profiles import profile_settings
-from conformance.runner import run_check
-from spec.harness import Subject
-from spec.invariants import by_id
+from lstm_conformance.outcome import MAX_FAILURES
+from lstm_conformance.profiles import profile_settings
+from lstm_conformance.runner import run_check
+from lstm_conformance.spec.harness import Subject
+from lstm_conformance.spec.invariants import by_id
 
 QUICK = settings(profile_settings("quick"), database=None)
 

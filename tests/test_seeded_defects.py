@@ -26,10 +26,10 @@ import pytest
 import torch
 from hypothesis import settings
 
-from conformance.profiles import invariants_for, profile_settings
-from conformance.runner import run_check
-from spec.harness import Subject
-from spec.invariants import INVARIANTS, by_id
+from lstm_conformance.profiles import invariants_for, profile_settings
+from lstm_conformance.runner import run_check
+from lstm_conformance.spec.harness import Subject
+from lstm_conformance.spec.invariants import INVARIANTS, by_id
 from tests import defects as d
 from tests.defects.devices import DEVICE_DEFECTS, STRESS_DEFECTS
 
@@ -103,7 +103,7 @@ def test_module_defects_are_missed_by_the_checks_before_them(defect):
 
 
 def test_every_defect_declares_its_catches_and_hint():
-    from conformance.hints import RULES
+    from lstm_conformance.hints import RULES
 
     hints = {rule.id for rule in RULES}
     assert len(d.DEFECTS) >= 28

@@ -5,8 +5,8 @@ import torch
 from hypothesis import find, given, settings
 from hypothesis.errors import NoSuchExample
 
-from spec.capabilities import FEATURES
-from spec.strategies import BOUNDARY_SIZES, Draws, cases
+from lstm_conformance.spec.capabilities import FEATURES
+from lstm_conformance.spec.strategies import BOUNDARY_SIZES, Draws, cases
 
 CORNERS = {
     "seq_len 1": lambda c: c.seq_len == 1,

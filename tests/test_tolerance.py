@@ -3,13 +3,13 @@
 import pytest
 import torch
 
-from conformance.discovery import load, registered
-from spec import tolerance
-from spec.case import Case
-from spec.config import LSTMConfig
-from spec.errors import Violation
-from spec.invariants.metamorphic import batch_independence
-from spec.strategies import make_input, make_state, make_weights
+from lstm_conformance.discovery import load, registered
+from lstm_conformance.spec import tolerance
+from lstm_conformance.spec.case import Case
+from lstm_conformance.spec.config import LSTMConfig
+from lstm_conformance.spec.errors import Violation
+from lstm_conformance.spec.invariants.metamorphic import batch_independence
+from lstm_conformance.spec.strategies import make_input, make_state, make_weights
 
 
 def test_unit_scale_cases_get_the_measured_figures():
@@ -48,7 +48,7 @@ def test_a_real_difference_still_fails_at_that_magnitude():
             out, (h, c) = super().forward(input, hx)
             return out + out.mean(dim=1, keepdim=True) * 1e-2, (h, c)
 
-    from spec.harness import Subject
+    from lstm_conformance.spec.harness import Subject
 
     try:
         batch_independence(Subject("mixes", Mixes), case)
@@ -67,7 +67,7 @@ def test_the_seed_15_false_alarm_is_within_the_scaled_tolerance():
     """nn.LSTM itself, float32, against the oracle: 129 steps, two bidirectional layers with
     projections, weights x3: 3.2e-5 off, which a length-blind atol of 1e-5 failed (20-seed
     sweep, seed 15, block-boundaries)."""
-    from spec.invariants.scale import block_boundaries
+    from lstm_conformance.spec.invariants.scale import block_boundaries
 
     config, dtype = LSTMConfig(5, 6, 2, False, False, 0.0, True, 4), torch.float32
     case = Case(config, dtype, make_weights(config, 1, 3.0, dtype),

@@ -44,7 +44,7 @@ PLUGIN = textwrap.dedent('''
         """The user's LSTM (nn.LSTM under another name, for the test)."""
 ''')
 USER_TEST = textwrap.dedent('''
-    from conformance.checks import parametrize_with_checks
+    from lstm_conformance.checks import parametrize_with_checks
     from my_lstm import MyLSTM
 
     @parametrize_with_checks(MyLSTM, profile="quick", only=["matches-oracle", "lifecycle"])
@@ -134,7 +134,7 @@ def test_the_readme_install_line_needs_no_file_of_the_repository(user_env):
 
 def test_the_project_comes_from_the_wheel(user_env):
     python, _, project = user_env
-    where = _run([python, "-c", "import conformance, spec; print(conformance.__file__, "
+    where = _run([python, "-c", "import lstm_conformance, spec; print(conformance.__file__, "
                   "spec.__file__)"], cwd=project)
     assert where.returncode == 0, where.stderr
     assert str(ROOT) not in where.stdout and "site-packages" in where.stdout
@@ -188,7 +188,7 @@ def test_a_plain_session_of_the_user_imports_nothing_of_the_suite(user_env):
                  "no:hypothesispytest", "-q"], cwd=theirs)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     modules = set((theirs / "modules.txt").read_text().split())
-    assert "conformance.plugin" in modules
+    assert "lstm_conformance.plugin" in modules
     heavy = ("torch", "numpy", "hypothesis", "spec", "implementations", "matplotlib", "jinja2")
     assert sorted(m for m in modules if m.partition(".")[0] in heavy
-                  or m.startswith("conformance.") and m != "conformance.plugin") == []
+                  or m.startswith("conformance.") and m != "lstm_conformance.plugin") == []

@@ -17,10 +17,10 @@ import warnings
 import torch
 from hypothesis import Phase
 
-from conformance.profiles import profile_settings
-from conformance.runner import run_check
-from spec.harness import Subject
-from spec.invariants import by_id
+from lstm_conformance.profiles import profile_settings
+from lstm_conformance.runner import run_check
+from lstm_conformance.spec.harness import Subject
+from lstm_conformance.spec.invariants import by_id
 from tests.defects import DEFECTS
 
 

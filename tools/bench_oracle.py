@@ -12,9 +12,9 @@ import time
 
 import torch
 
-from spec.config import LSTMConfig
-from spec.oracle import lstm_forward
-from spec.strategies import make_input, make_state, make_weights
+from lstm_conformance.spec.config import LSTMConfig
+from lstm_conformance.spec.oracle import lstm_forward
+from lstm_conformance.spec.strategies import make_input, make_state, make_weights
 
 #: (what, config, seq_len, batch): a default-profile case, the largest boundary cases, and
 #: one of each stress dimension.

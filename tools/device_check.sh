@@ -77,7 +77,7 @@ fi
 for profile in $PROFILES; do
     limit=$LIMIT_QUICK
     [ "$profile" = default ] && limit=$LIMIT_DEFAULT
-    step "conformance-$profile" "$limit" "$PYTHON" -m conformance run \
+    step "conformance-$profile" "$limit" "$PYTHON" -m lstm_conformance run \
         --lstm-impl torch-lstm --lstm-impl cell-loop --lstm-impl stacked \
         --lstm-device "$DEVICE" --lstm-tf32 off --lstm-profile "$profile" \
         --lstm-report-dir "$OUT/conformance-$profile" -n "$WORKERS"
@@ -88,11 +88,11 @@ step precision "$LIMIT_PRECISION" "$PYTHON" tools/measure_precision.py --device 
 cp "$OUT/precision.log" "$OUT/precision.txt"
 
 if [ "$SHORT" = 1 ]; then
-    step stress "$LIMIT_STRESS" "$PYTHON" -m conformance run --lstm-impl torch-lstm \
+    step stress "$LIMIT_STRESS" "$PYTHON" -m lstm_conformance run --lstm-impl torch-lstm \
         --lstm-device "$DEVICE" --lstm-profile stress --lstm-report-dir "$OUT/stress" \
         -n 1 -k "stress-batch or stress-hidden-size"
 else
-    step stress "$LIMIT_STRESS" "$PYTHON" -m conformance run --lstm-impl torch-lstm \
+    step stress "$LIMIT_STRESS" "$PYTHON" -m lstm_conformance run --lstm-impl torch-lstm \
         --lstm-device "$DEVICE" --lstm-profile stress --lstm-report-dir "$OUT/stress" -n 3
 fi
 

@@ -49,7 +49,7 @@ def fingerprint(spec: dict[str, str]) -> str:
 
 def current_specification() -> dict[str, str]:
     """The specification of the suite installed here (imports ``spec``: torch, hypothesis)."""
-    from spec.invariants import INVARIANTS
+    from lstm_conformance.spec.invariants import INVARIANTS
 
     return specification([inv.describe() for inv in INVARIANTS])
 

@@ -29,10 +29,10 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import seed as hypothesis_seed
 
-from spec import tolerance
-from spec.harness import Subject
-from spec.invariants.common import oracle
-from spec.strategies import Draws, cases
+from lstm_conformance.spec import tolerance
+from lstm_conformance.spec.harness import Subject
+from lstm_conformance.spec.invariants.common import oracle
+from lstm_conformance.spec.strategies import Draws, cases
 
 #: (name, needs CUDA, the dtype it computes in, the context it runs nn.LSTM under).
 POLICIES = (

@@ -23,10 +23,10 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import seed as hypothesis_seed
 
-from conformance.discovery import load, registered
-from spec import tolerance
-from spec.invariants.common import oracle
-from spec.strategies import DTYPES, Draws, cases
+from lstm_conformance.discovery import load, registered
+from lstm_conformance.spec import tolerance
+from lstm_conformance.spec.invariants.common import oracle
+from lstm_conformance.spec.strategies import DTYPES, Draws, cases
 
 BUILT_INS = ("torch-lstm", "cell-loop", "stacked", "numpy-reference")
 

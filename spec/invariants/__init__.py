@@ -14,7 +14,7 @@ exact comparisons are where both sides are by definition the same numbers.
 """
 
 # ruff: noqa: I001  (the chapters are imported in the catalogue's order, not alphabetically)
-from spec.invariants import (  # noqa: F401  (imported for their registrations)
+from lstm_conformance.spec.invariants import (  # noqa: F401  (imported for their registrations)
     notes,
     oracle,
     metamorphic,
@@ -29,6 +29,6 @@ from spec.invariants import (  # noqa: F401  (imported for their registrations)
     device,
     stress,
 )
-from spec.invariants.registry import INVARIANTS, Invariant, by_id, invariant
+from lstm_conformance.spec.invariants.registry import INVARIANTS, Invariant, by_id, invariant
 
 __all__ = ["INVARIANTS", "Invariant", "by_id", "invariant"]

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import torch
 
-from spec.case import Case
-from spec.errors import Violation
-from spec.harness import OUTPUT_DIMS, STATE_DIMS, Subject
-from spec.invariants.common import accuracy, compare_all
-from spec.invariants.registry import invariant
-from spec.vocabulary import Form
+from lstm_conformance.spec.case import Case
+from lstm_conformance.spec.errors import Violation
+from lstm_conformance.spec.harness import OUTPUT_DIMS, STATE_DIMS, Subject
+from lstm_conformance.spec.invariants.common import accuracy, compare_all
+from lstm_conformance.spec.invariants.registry import invariant
+from lstm_conformance.spec.vocabulary import Form
 
 
 def closed_form(case: Case, gates: dict[int, tuple[float, float, float, float]]) -> tuple:

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import torch
 
-from spec import tolerance
-from spec.asserts import assert_close
-from spec.case import Case
-from spec.harness import OUTPUT_DIMS, STATE_DIMS
-from spec.oracle import lstm_forward
-from spec.vocabulary import Form
+from lstm_conformance.spec import tolerance
+from lstm_conformance.spec.asserts import assert_close
+from lstm_conformance.spec.case import Case
+from lstm_conformance.spec.harness import OUTPUT_DIMS, STATE_DIMS
+from lstm_conformance.spec.oracle import lstm_forward
+from lstm_conformance.spec.vocabulary import Form
 
 
 def tol(case: Case) -> tolerance.Tolerance:

@@ -17,14 +17,14 @@ from hypothesis import strategies as st
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence
 
-from spec.case import Case
-from spec.errors import ImplementationError, Violation, qualified_name
-from spec.harness import Subject, grad_mode
-from spec.invariants.common import accuracy, compare_all
-from spec.invariants.registry import invariant
-from spec.strategies import dtype_cases
-from spec.tolerance import Tolerance
-from spec.vocabulary import Form
+from lstm_conformance.spec.case import Case
+from lstm_conformance.spec.errors import ImplementationError, Violation, qualified_name
+from lstm_conformance.spec.harness import Subject, grad_mode
+from lstm_conformance.spec.invariants.common import accuracy, compare_all
+from lstm_conformance.spec.invariants.registry import invariant
+from lstm_conformance.spec.strategies import dtype_cases
+from lstm_conformance.spec.tolerance import Tolerance
+from lstm_conformance.spec.vocabulary import Form
 
 
 def on_a_device(subject: Subject) -> str | None:

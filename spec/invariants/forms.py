@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import torch
 
-from spec.asserts import assert_equal
-from spec.case import Case
-from spec.harness import Subject
-from spec.invariants.common import compare_all
-from spec.invariants.registry import invariant
-from spec.strategies import make_state
-from spec.vocabulary import Form
+from lstm_conformance.spec.asserts import assert_equal
+from lstm_conformance.spec.case import Case
+from lstm_conformance.spec.harness import Subject
+from lstm_conformance.spec.invariants.common import compare_all
+from lstm_conformance.spec.invariants.registry import invariant
+from lstm_conformance.spec.strategies import make_state
+from lstm_conformance.spec.vocabulary import Form
 
 
 @invariant(

@@ -8,8 +8,8 @@ passes and optimizer steps, dtype moves) and agree after every call. The machine
 
 from __future__ import annotations
 
-from spec.invariants.registry import state_machine
-from spec.stateful import lifecycle_machine, tours
+from lstm_conformance.spec.invariants.registry import state_machine
+from lstm_conformance.spec.stateful import lifecycle_machine, tours
 
 state_machine(
     id="lifecycle", title="One module, many calls: caches, modes and weight updates",

@@ -12,13 +12,13 @@ from __future__ import annotations
 import torch
 from hypothesis import strategies as st
 
-from spec import tolerance
-from spec.asserts import assert_close
-from spec.case import Case
-from spec.harness import OUTPUT_DIMS, Subject
-from spec.invariants.common import compare_all, tol
-from spec.invariants.registry import invariant
-from spec.vocabulary import Form
+from lstm_conformance.spec import tolerance
+from lstm_conformance.spec.asserts import assert_close
+from lstm_conformance.spec.case import Case
+from lstm_conformance.spec.harness import OUTPUT_DIMS, Subject
+from lstm_conformance.spec.invariants.common import compare_all, tol
+from lstm_conformance.spec.invariants.registry import invariant
+from lstm_conformance.spec.vocabulary import Form
 
 
 @invariant(

@@ -35,17 +35,22 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize, prune
 
-from spec import tolerance
-from spec.asserts import assert_close, assert_equal
-from spec.case import Case
-from spec.errors import ImplementationError, NotApplicable, Violation, qualified_name
-from spec.harness import OUTPUT_DIMS, STATE_DIMS, Subject
-from spec.invariants.common import accuracy, compare_all, oracle
-from spec.invariants.registry import invariant
-from spec.invariants.scale import at_largest_sizes
-from spec.invariants.side_effects import compare_gradients, loss_weights
-from spec.strategies import make_input, make_state, make_weights
-from spec.vocabulary import Form, Frozen, GradMode, Layout
+from lstm_conformance.spec import tolerance
+from lstm_conformance.spec.asserts import assert_close, assert_equal
+from lstm_conformance.spec.case import Case
+from lstm_conformance.spec.errors import (
+    ImplementationError,
+    NotApplicable,
+    Violation,
+    qualified_name,
+)
+from lstm_conformance.spec.harness import OUTPUT_DIMS, STATE_DIMS, Subject
+from lstm_conformance.spec.invariants.common import accuracy, compare_all, oracle
+from lstm_conformance.spec.invariants.registry import invariant
+from lstm_conformance.spec.invariants.scale import at_largest_sizes
+from lstm_conformance.spec.invariants.side_effects import compare_gradients, loss_weights
+from lstm_conformance.spec.strategies import make_input, make_state, make_weights
+from lstm_conformance.spec.vocabulary import Form, Frozen, GradMode, Layout
 
 #: The call dimensions left at their usual values by checks that set their own.
 PLAIN_CALL = dict(layouts=("dense",), grad_modes=("grad",), frozen=("none",))
@@ -444,7 +449,7 @@ def _guarded(what: str, fn, *args):
 def lstm_parameters(subject: Subject) -> str | None:
     """Why a check of parameters by nn.LSTM's names does not apply to ``subject`` (its
     named_parameters() use other names), or None; asked of a tiny module once."""
-    from spec.config import LSTMConfig
+    from lstm_conformance.spec.config import LSTMConfig
 
     config = LSTMConfig(input_size=1, hidden_size=1)
     try:

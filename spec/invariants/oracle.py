@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import torch
 
-from spec.asserts import assert_close
-from spec.case import Case
-from spec.harness import Subject
-from spec.invariants.common import accuracy, compare_all, oracle
-from spec.invariants.registry import invariant
-from spec.vocabulary import Form
+from lstm_conformance.spec.asserts import assert_close
+from lstm_conformance.spec.case import Case
+from lstm_conformance.spec.harness import Subject
+from lstm_conformance.spec.invariants.common import accuracy, compare_all, oracle
+from lstm_conformance.spec.invariants.registry import invariant
+from lstm_conformance.spec.vocabulary import Form
 
 
 @invariant(

@@ -5,7 +5,7 @@ plain words, the exact tensor expression it checks, the capabilities it needs, t
 it is checked on (a ``spec.strategies.Draws``), what more a check draws beyond a case (a
 split point, a permutation), the real bugs it catches, and the check function. Records
 are validated when their chapter is imported: a wrong field or case restriction fails
-``import spec.invariants`` with the invariant's id in the message, never at the first
+``import lstm_conformance.spec.invariants`` with the invariant's id in the message, never at the first
 drawn case.
 """
 
@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 
 from hypothesis import strategies as st
 
-from spec.capabilities import FEATURES
-from spec.errors import DeclarationError
-from spec.strategies import Draws, cases
+from lstm_conformance.spec.capabilities import FEATURES
+from lstm_conformance.spec.errors import DeclarationError
+from lstm_conformance.spec.strategies import Draws, cases
 
 _ID = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 

@@ -13,11 +13,11 @@ checks those decisive cases explicitly (``at_largest_sizes``).
 
 from __future__ import annotations
 
-from spec.case import Case
-from spec.harness import Subject
-from spec.invariants.common import accuracy, compare_all, oracle
-from spec.invariants.registry import invariant
-from spec.strategies import boundary_cases
+from lstm_conformance.spec.case import Case
+from lstm_conformance.spec.harness import Subject
+from lstm_conformance.spec.invariants.common import accuracy, compare_all, oracle
+from lstm_conformance.spec.invariants.registry import invariant
+from lstm_conformance.spec.strategies import boundary_cases
 
 
 def at_largest_sizes(inv, supported: frozenset[str]) -> list[Case]:

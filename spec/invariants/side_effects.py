@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import torch
 
-from spec import tolerance
-from spec.asserts import assert_close, assert_equal
-from spec.case import Case
-from spec.errors import Violation
-from spec.harness import OUTPUT_DIMS, STATE_DIMS, Subject
-from spec.invariants.common import compare_all
-from spec.invariants.registry import invariant
-from spec.oracle import lstm_forward
-from spec.vocabulary import Form
+from lstm_conformance.spec import tolerance
+from lstm_conformance.spec.asserts import assert_close, assert_equal
+from lstm_conformance.spec.case import Case
+from lstm_conformance.spec.errors import Violation
+from lstm_conformance.spec.harness import OUTPUT_DIMS, STATE_DIMS, Subject
+from lstm_conformance.spec.invariants.common import compare_all
+from lstm_conformance.spec.invariants.registry import invariant
+from lstm_conformance.spec.oracle import lstm_forward
+from lstm_conformance.spec.vocabulary import Form
 
 
 def loss_weights(result_shapes, seed: int) -> list[torch.Tensor]:

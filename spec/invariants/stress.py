@@ -16,11 +16,11 @@ implementation written in Python per time step (cell-loop) takes longer at 65,53
 
 from __future__ import annotations
 
-from spec.case import Case
-from spec.harness import Subject
-from spec.invariants.common import accuracy, compare_all, oracle
-from spec.invariants.registry import invariant
-from spec.strategies import boundary_cases
+from lstm_conformance.spec.case import Case
+from lstm_conformance.spec.harness import Subject
+from lstm_conformance.spec.invariants.common import accuracy, compare_all, oracle
+from lstm_conformance.spec.invariants.registry import invariant
+from lstm_conformance.spec.strategies import boundary_cases
 
 #: What every stress check draws besides its large dimension: float32 (the dtype production
 #: runs in), one layer (the large dimension is what is checked; layers are block-boundaries'

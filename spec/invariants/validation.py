@@ -10,12 +10,12 @@ from __future__ import annotations
 import torch
 from hypothesis import strategies as st
 
-from spec.case import Case
-from spec.errors import ImplementationError, Violation, qualified_name
-from spec.harness import Subject
-from spec.invariants.registry import invariant
-from spec.strategies import dtype_cases
-from spec.vocabulary import Form
+from lstm_conformance.spec.case import Case
+from lstm_conformance.spec.errors import ImplementationError, Violation, qualified_name
+from lstm_conformance.spec.harness import Subject
+from lstm_conformance.spec.invariants.registry import invariant
+from lstm_conformance.spec.strategies import dtype_cases
+from lstm_conformance.spec.vocabulary import Form
 
 #: Malformed calls: (what, how to make it from a good batched call, exception type, the
 #: start of nn.LSTM's message when its Python front end raises it, else None).

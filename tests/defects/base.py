@@ -43,8 +43,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from spec.config import LSTMConfig
-from spec.layout import canonical
+from lstm_conformance.spec.config import LSTMConfig
+from lstm_conformance.spec.layout import canonical
 
 
 def reverse_padded(x: torch.Tensor, lengths: list[int] | None) -> torch.Tensor:

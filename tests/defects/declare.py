@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from conformance.hints import near_miss
+from lstm_conformance.hints import near_miss
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from spec.layout import canonical
+from lstm_conformance.spec.layout import canonical
 
 from .base import ReferenceLSTM
 from .declare import ORACLE, SHAPE, Caught, on

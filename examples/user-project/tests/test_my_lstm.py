@@ -7,7 +7,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # my_lstm.py besid
 
 from my_lstm import MyLSTM  # noqa: E402
 
-from conformance.checks import parametrize_with_checks  # noqa: E402
+from lstm_conformance.checks import parametrize_with_checks  # noqa: E402
 
 
 @parametrize_with_checks(MyLSTM, only=["matches-oracle", "batch-independence",
