@@ -73,7 +73,10 @@ def _parser() -> argparse.ArgumentParser:
 def _run(options: argparse.Namespace, passthrough: list[str]) -> int:
     import pytest
 
-    args = [str(Path(__file__).parent / "test_conformance.py"), "-p", "no:cacheprovider",
+    # the test module by its import name, not its file: pytest then looks for its
+    # configuration from the working directory, as in any run of the user's, rather than
+    # from wherever the suite is installed; the working directory is the rootdir
+    args = ["--pyargs", "lstm_conformance.test_conformance", "-p", "no:cacheprovider",
             "--rootdir", str(Path.cwd()), "--lstm-profile", options.lstm_profile,
             "--lstm-report-dir", str(Path(options.lstm_report_dir).absolute())]
     for name in options.lstm_impl or []:

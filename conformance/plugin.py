@@ -4,12 +4,13 @@ A ``pytest11`` plugin is loaded into every pytest session of an environment, so 
 is a guest: its options carry the ``--lstm-`` prefix, loading it imports no
 implementation, and a session that is not a conformance run never sees it (no crash log,
 no faulthandler change, no temporary directory, no report). A session is a conformance run
-when it collects ``conformance/test_conformance.py`` (``pytest conformance``, ``pytest
---pyargs lstm_conformance``, ``lstm-conformance run``) or gives one of the ``--lstm-`` options.
+when it collects the suite's test module (``pytest conformance`` in a checkout, ``pytest
+--pyargs lstm_conformance`` anywhere, ``lstm-conformance run``) or gives one of the
+``--lstm-`` options.
 
 In a conformance run the plugin parametrizes ``test_conformance`` over (implementation,
 invariant) and, at the end, writes ``results.json``, ``index.html`` and ``junit.xml``
-(``conformance.session.ConformanceRun``).
+(``lstm_conformance.session.ConformanceRun``).
 
 Isolation. Implementations under test may hang or kill the process, so a conformance run
 that does not choose for itself gets ``-n 1`` (one pytest-xdist worker, restarted after a
@@ -17,9 +18,14 @@ crash, as often as it takes) and ``--timeout 300 --timeout-method thread``
 (pytest-timeout). ``-n 0`` turns isolation off: a crash or a timeout then ends the run.
 
 Asleep unless asked. This module imports only pytest and the standard library; everything
-else of the suite (``conformance.session`` and through it the specification, torch, numpy,
+else of the suite (``lstm_conformance.session`` and through it the specification, torch, numpy,
 hypothesis) is imported after a session has been found to be a conformance run, so an
 unrelated session of the environment pays nothing for it (``tests/test_good_guest.py``).
+
+One name. The suite is the import package ``lstm_conformance`` (in a checkout, the folder
+``conformance/``), and pytest meets its test module as a file: the collection hooks below
+make sure the file is imported under that package name alone, however pytest would
+derive a name from the folders.
 """
 
 from __future__ import annotations
@@ -44,9 +50,11 @@ PROFILE_NAMES = ("quick", "default", "thorough", "ci", "stress")
 TF32_CHOICES = ("torch-default", "on", "off")
 DEFAULT_TIMEOUT_S = 300
 # in xdist's workerinput: the controller's seed and crash dir; the same string as
-# conformance.session.WORKER_KEY, kept here so that deciding needs no import of the session
+# lstm_conformance.session.WORKER_KEY, kept here so that deciding needs no import of the session
 WORKER_KEY = "lstm_conformance"
 _RUN = pytest.StashKey["ConformanceRun"]()
+PACKAGE = "lstm_conformance"
+TEST_MODULE = f"{PACKAGE}.test_conformance"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -83,7 +91,8 @@ def _given(args: list[str], *options: str) -> bool:
 def is_conformance_run(args: list[str]) -> bool:
     """Whether a command line asks for a conformance run (see the module docstring)."""
     here = Path(__file__).parent.resolve()
-    if _given(args, *OUR_OPTIONS) or "conformance" in args and "--pyargs" in args:
+    if _given(args, *OUR_OPTIONS) or "--pyargs" in args and (PACKAGE in args
+                                                                or TEST_MODULE in args):
         return True
     for arg in args:
         if arg.startswith("-"):
@@ -148,20 +157,43 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.hookimpl(tryfirst=True)
+def pytest_collect_directory(path: Path, parent):
+    """The suite's folder as a plain directory. pytest would make it a ``Package`` and import
+    its ``__init__.py`` under the folder's name (``conformance`` in a checkout), a second copy
+    of ``lstm_conformance`` beside the real one."""
+    if path.resolve() != Path(__file__).parent.resolve():
+        return None
+    return pytest.Dir.from_parent(parent, path=path)
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_pycollect_makemodule(module_path: Path, parent):
-    """The conformance test module under an honest node id where it lies outside the rootdir
-    (an installed suite run from a user's directory, ``pytest --pyargs lstm_conformance``):
-    pytest would name a module given as an initial path ``""``, and the ids would read
-    ``::test_conformance[...]``; here they read ``conformance/test_conformance.py::...``."""
+    """The conformance test module, imported by its package name (see ``SuiteModule``)."""
     here = Path(__file__).parent
     if module_path.name != "test_conformance.py" or module_path.parent.resolve() != here.resolve():
         return None
     try:
         module_path.relative_to(parent.config.rootpath)
-        return None  # inside the rootdir pytest's own id is right
+        return SuiteModule.from_parent(parent, path=module_path)
     except ValueError:
-        return pytest.Module.from_parent(parent, path=module_path,
-                                         nodeid=f"{here.name}/{module_path.name}")
+        # outside the rootdir (an installed suite run from a user's directory), pytest would
+        # name a module given as an initial path "", and the ids would read
+        # "::test_conformance[...]"; here they read "lstm_conformance/test_conformance.py::..."
+        return SuiteModule.from_parent(parent, path=module_path,
+                                       nodeid=f"{TEST_MODULE.replace('.', '/')}.py")
+
+
+class SuiteModule(pytest.Module):
+    """The conformance test module, imported as ``lstm_conformance.test_conformance`` however
+    pytest would name its file. In a checkout the file lies in ``conformance/``, and pytest's
+    import modes derive a module name from the folders (``conformance.test_conformance``):
+    that would import the whole suite a second time under another name, with a second copy
+    of every module-level state."""
+
+    def _getobj(self):
+        from importlib import import_module
+
+        return import_module(TEST_MODULE)
 
 
 def conformance_run(config: pytest.Config):
