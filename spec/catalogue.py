@@ -1,4 +1,5 @@
-"""The invariant catalogue as Markdown: ``python -m lstm_conformance.spec.catalogue > docs/INVARIANTS.md``.
+"""The invariant catalogue as Markdown:
+``python -m lstm_conformance.spec.catalogue > docs/INVARIANTS.md``.
 
 ``docs/INVARIANTS.md`` is this module's output, committed; a test in ``tests/`` fails
 when the two differ, so the documentation cannot drift from ``spec.invariants``. Each

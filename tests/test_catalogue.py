@@ -12,7 +12,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_docs_invariants_is_generated_from_spec():
     assert (ROOT / "docs" / "INVARIANTS.md").read_text() == markdown(), (
-        "docs/INVARIANTS.md is stale: run `python -m lstm_conformance.spec.catalogue > docs/INVARIANTS.md`")
+        "docs/INVARIANTS.md is stale: run "
+        "`python -m lstm_conformance.spec.catalogue > docs/INVARIANTS.md`")
 
 
 def test_every_invariant_is_complete_and_ids_are_unique_kebab_case():

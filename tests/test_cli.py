@@ -5,15 +5,12 @@ import os
 import shutil
 import subprocess
 import sys
-from importlib.metadata import entry_points, version
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
 
 from lstm_conformance.cli import main
-
-ROOT = Path(__file__).resolve().parent.parent
-INSTALLED = any(ep.name == "lstm_conformance" for ep in entry_points(group="pytest11"))
 
 SAMPLE = Path(__file__).parent / "fixtures" / "results_sample.json"
 
@@ -77,8 +74,7 @@ def test_version(capsys):
     with pytest.raises(SystemExit) as exited:
         main(["--version"])
     assert exited.value.code == 0
-    expected = version("lstm-conformance") if INSTALLED else "unknown"
-    assert capsys.readouterr().out.strip() == f"lstm-conformance {expected}"
+    assert capsys.readouterr().out.strip() == f"lstm-conformance {version('lstm-conformance')}"
 
 
 # -- errors that need no torch answer without it -----------------------------------------
@@ -106,8 +102,6 @@ def _imports(module: str, args: list[str], cwd: Path) -> tuple[int, str, set[str
     """Exit status, output and the modules in ``sys.modules`` after ``python -m MODULE ARGS``."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("PYTEST_", "HYPOTHESIS_", "PYTHONPATH"))}
-    if not INSTALLED:
-        env["PYTHONPATH"] = str(ROOT)
     listing = cwd.parent / f"{cwd.name}-modules.txt"
     proc = subprocess.run([sys.executable, "-c", WRAPPER, module, str(listing), *args],
                           cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
@@ -124,7 +118,7 @@ def _imports(module: str, args: list[str], cwd: Path) -> tuple[int, str, set[str
 def test_command_line_errors_answer_without_torch(args, says, tmp_path):
     work = tmp_path / "work"
     work.mkdir()
-    code, output, modules = _imports("conformance", args, work)
+    code, output, modules = _imports("lstm_conformance", args, work)
     assert code == (0 if args == ["--version"] else 2), output
     assert says in output
     assert "lstm_conformance.cli" in modules  # the measurement saw the suite's own imports
@@ -133,10 +127,9 @@ def test_command_line_errors_answer_without_torch(args, says, tmp_path):
 
 
 def test_pytest_with_an_unknown_profile_answers_without_torch(tmp_path):
-    plugin = [] if INSTALLED else ["-p", "lstm_conformance.plugin"]
     work = tmp_path / "work"
     work.mkdir()
-    code, output, modules = _imports("pytest", ["-p", "no:cacheprovider", *plugin,
+    code, output, modules = _imports("pytest", ["-p", "no:cacheprovider",
                                                 "--lstm-profile", "bogus"], work)
     assert code == 4, output  # pytest's usage error
     assert "--lstm-profile: invalid choice: 'bogus'" in output
@@ -144,8 +137,6 @@ def test_pytest_with_an_unknown_profile_answers_without_torch(tmp_path):
     assert sorted(m for m in modules if m.partition(".")[0] in HEAVY) == []
 
 
-@pytest.mark.skipif(not INSTALLED, reason="the rewrite warning and the ids come from the "
-                    "installed distribution's pytest11 entry point")
 def test_a_reproduce_run_from_another_directory(tmp_path):
     """As a failure's reproduce command runs (``python -m lstm_conformance run ...``), from a
     directory outside the suite's tree, in its xdist worker: no assertion-rewrite warning
@@ -165,7 +156,8 @@ def test_a_reproduce_run_from_another_directory(tmp_path):
     assert "PytestAssertRewriteWarning" not in out, out[-3000:]
     assert "::test_conformance[" in out
     assert " ::test_conformance[" not in out, out[-3000:]
-    assert "conformance/test_conformance.py::test_conformance[torch-lstm:output-shapes]" in out
+    assert ("lstm_conformance/test_conformance.py::test_conformance[torch-lstm:output-shapes]"
+            in out)
     results = json.loads((work / "out" / "results.json").read_text())
     assert results["run"]["versions"]["lstm_conformance"] == version("lstm-conformance")
     html = (work / "out" / "index.html").read_text()

@@ -40,7 +40,8 @@ def test_impossible_declarations_fail_with_the_id(fields, problem):
 
 
 def test_a_misspelt_keyword_in_a_chapter_fails_import_spec(tmp_path):
-    """The whole path: a chapter with a misspelt keyword makes ``import lstm_conformance.spec`` fail."""
+    """The whole path: a chapter with a misspelt keyword makes ``import lstm_conformance.spec``
+    fail."""
     chapter = tmp_path / "bad_chapter.py"
     chapter.write_text(textwrap.dedent('''
         from lstm_conformance.spec.invariants.registry import invariant
@@ -50,7 +51,8 @@ def test_a_misspelt_keyword_in_a_chapter_fails_import_spec(tmp_path):
         def check(subject, case):
             pass
     '''))
-    code = ("import sys; sys.path.insert(0, sys.argv[1]); import lstm_conformance.spec; import bad_chapter")
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); import lstm_conformance.spec; "
+            "import bad_chapter")
     proc = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True,
                           text=True)
     assert proc.returncode != 0

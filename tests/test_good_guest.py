@@ -56,9 +56,11 @@ def test_an_unrelated_suite_with_profiling_and_xdist_is_untouched(profiling_site
 
 # nothing of these may be imported by loading the plugin into a session that is not a
 # conformance run (contract 3: no torch, numpy, hypothesis or specification)
-HEAVY = ("torch", "numpy", "hypothesis", "matplotlib", "jinja2", "spec", "implementations")
+# (and no generic top-level name at all: the suite is lstm_conformance alone)
+HEAVY = ("torch", "numpy", "hypothesis", "matplotlib", "jinja2", "spec", "implementations",
+         "conformance")
 # all the suite that such a session may hold: the package and the plugin module
-PLUGIN_ONLY = {"conformance", "lstm_conformance.plugin"}
+PLUGIN_ONLY = {"lstm_conformance", "lstm_conformance.plugin"}
 
 RECORDER = textwrap.dedent('''
     import os
@@ -66,19 +68,12 @@ RECORDER = textwrap.dedent('''
 
     def pytest_unconfigure(config):
         # every process of the session (xdist workers too) writes what it has imported
-        loaded = (config.pluginmanager.hasplugin("lstm_conformance")
-                  or config.pluginmanager.hasplugin("lstm_conformance.plugin"))
+        loaded = config.pluginmanager.hasplugin("lstm_conformance")
         out = os.path.join(os.path.dirname(__file__), f"modules-{os.getpid()}.txt")
         with open(out, "w") as f:
             f.write(f"plugin loaded: {loaded}\\n")
             f.write("\\n".join(sorted(sys.modules)))
 ''')
-
-
-def _installed() -> bool:
-    from importlib.metadata import entry_points
-
-    return any(ep.name == "lstm_conformance" for ep in entry_points(group="pytest11"))
 
 
 def _unrelated_session(tmp_path: Path, *args: str, plugin: bool = True) -> list[set[str]]:
@@ -89,11 +84,8 @@ def _unrelated_session(tmp_path: Path, *args: str, plugin: bool = True) -> list[
     (project / "conftest.py").write_text(RECORDER)
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("PYTEST_", "HYPOTHESIS_", "PYTHONPATH"))}
-    if _installed():  # through its pytest11 entry point, as in a user's environment
-        choose = [] if plugin else ["-p", "no:lstm_conformance"]
-    else:  # a checkout that is not installed: the same module, named
-        env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)
-        choose = ["-p", "lstm_conformance.plugin"] if plugin else []
+    # the plugin arrives through its pytest11 entry point, as in a user's environment
+    choose = [] if plugin else ["-p", "no:lstm_conformance"]
     proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *choose,
                            *args, "test_theirs.py"], cwd=project, env=env,
                           capture_output=True, text=True, timeout=300)
@@ -110,7 +102,7 @@ def _unrelated_session(tmp_path: Path, *args: str, plugin: bool = True) -> list[
 def _suite_modules(modules: set[str]) -> list[str]:
     return sorted(m for m in modules
                   if m.partition(".")[0] in HEAVY
-                  or m.startswith("conformance.") and m not in PLUGIN_ONLY)
+                  or m.startswith("lstm_conformance.") and m not in PLUGIN_ONLY)
 
 
 @pytest.mark.parametrize("xdist", [False, True], ids=["plain", "xdist-workers"])

@@ -5,8 +5,8 @@ plain words, the exact tensor expression it checks, the capabilities it needs, t
 it is checked on (a ``spec.strategies.Draws``), what more a check draws beyond a case (a
 split point, a permutation), the real bugs it catches, and the check function. Records
 are validated when their chapter is imported: a wrong field or case restriction fails
-``import lstm_conformance.spec.invariants`` with the invariant's id in the message, never at the first
-drawn case.
+``import lstm_conformance.spec.invariants`` with the invariant's id in the message, never at
+the first drawn case.
 """
 
 from __future__ import annotations
