@@ -2,7 +2,11 @@
 install it with a small user plugin into a fresh virtual environment outside the
 repository, and from a user's project directory run ``lstm-conformance run``, the user's
 own pytest file that uses ``parametrize_with_checks``, and an unrelated test file with
-pytest-profiling installed.
+pytest-profiling installed. Then a guest in a user's project that has its own ``spec`` and
+``implementations`` packages and its own pytest configuration: the wheel adds the one
+import name ``lstm_conformance``, the user's plain ``pytest`` runs their packages and
+imports neither torch nor hypothesis, and a conformance run there uses the suite's modules
+with the user's directory as its rootdir.
 
 The fresh environment borrows the heavy dependencies (torch, numpy, hypothesis, pytest,
 ...) from this one through a path entry, so that no multi-GB download is needed; the
@@ -17,9 +21,10 @@ import shlex
 import shutil
 import subprocess
 import sys
-import sysconfig
 import textwrap
+import zipfile
 from pathlib import Path
+from site import getsitepackages
 
 import pytest
 
@@ -98,7 +103,9 @@ def user_env(tmp_path_factory):
     # this environment's packages, after the venv's own: torch and friends, not the project
     # (written last: pip would otherwise see this environment's lstm-conformance as
     # installed already, and skip the wheel)
-    (site / "borrowed.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    # (every site directory of this one: a virtual environment made with
+    # --system-site-packages has its packages in two)
+    (site / "borrowed.pth").write_text("".join(f"{d}\n" for d in getsitepackages()))
     return python, venv / "bin", project
 
 
@@ -134,8 +141,8 @@ def test_the_readme_install_line_needs_no_file_of_the_repository(user_env):
 
 def test_the_project_comes_from_the_wheel(user_env):
     python, _, project = user_env
-    where = _run([python, "-c", "import lstm_conformance, spec; print(conformance.__file__, "
-                  "spec.__file__)"], cwd=project)
+    where = _run([python, "-c", "import lstm_conformance.spec; print(lstm_conformance.__file__, "
+                  "lstm_conformance.spec.__file__)"], cwd=project)
     assert where.returncode == 0, where.stderr
     assert str(ROOT) not in where.stdout and "site-packages" in where.stdout
 
@@ -189,6 +196,130 @@ def test_a_plain_session_of_the_user_imports_nothing_of_the_suite(user_env):
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     modules = set((theirs / "modules.txt").read_text().split())
     assert "lstm_conformance.plugin" in modules
-    heavy = ("torch", "numpy", "hypothesis", "spec", "implementations", "matplotlib", "jinja2")
+    heavy = ("torch", "numpy", "hypothesis", "spec", "implementations", "conformance",
+             "matplotlib", "jinja2")
     assert sorted(m for m in modules if m.partition(".")[0] in heavy
-                  or m.startswith("conformance.") and m != "lstm_conformance.plugin") == []
+                  or m.startswith("lstm_conformance.") and m != "lstm_conformance.plugin") == []
+
+
+# -- a guest in a project with its own spec and implementations packages ------------------
+
+THEIR_PYPROJECT = textwrap.dedent('''
+    [project]
+    name = "their-project"
+    version = "1.0"
+
+    [tool.pytest.ini_options]
+    testpaths = ["tests"]
+    addopts = "-p no:cacheprovider"
+    markers = ["theirs: a marker of their own"]
+''')
+THEIR_SPEC = "RULES = ('their', 'own', 'spec')\n"
+THEIR_IMPLEMENTATIONS = "NAMES = ('their', 'implementations')\n"
+THEIR_TEST = textwrap.dedent('''
+    import importlib
+    from pathlib import Path
+
+    import pytest
+
+    HERE = Path(__file__).resolve().parent.parent
+    # the top-level names "spec" and "implementations", whatever else is installed
+    spec = importlib.import_module("spec")
+    implementations = importlib.import_module("implementations")
+
+
+    @pytest.mark.theirs
+    def test_their_spec():
+        assert spec.RULES == ("their", "own", "spec")
+        assert Path(spec.__file__).resolve().parent == HERE / "spec"
+
+
+    def test_their_implementations():
+        assert implementations.NAMES == ("their", "implementations")
+        assert Path(implementations.__file__).resolve().parent == HERE / "implementations"
+''')
+# their conftest.py: every process of a session writes the modules it holds, and where from
+THEIR_CONFTEST = textwrap.dedent('''
+    import os
+    import sys
+    from pathlib import Path
+
+    def pytest_unconfigure(config):
+        out = Path(__file__).parent / "records" / f"modules-{os.getpid()}.txt"
+        out.parent.mkdir(exist_ok=True)
+        out.write_text("".join(f"{name}\\t{getattr(module, '__file__', None) or ''}\\n"
+                               for name, module in sorted(sys.modules.items())))
+''')
+
+
+@pytest.fixture(scope="module")
+def their_project(user_env) -> Path:
+    """A user's project beside the installed wheel: its own top-level ``spec`` and
+    ``implementations`` packages, its tests, a pyproject.toml with pytest configuration."""
+    project = user_env[2].parent / "their-project"
+    for package, text in (("spec", THEIR_SPEC), ("implementations", THEIR_IMPLEMENTATIONS)):
+        (project / package).mkdir(parents=True)
+        (project / package / "__init__.py").write_text(text)
+    (project / "tests").mkdir()
+    (project / "tests" / "test_theirs.py").write_text(THEIR_TEST)
+    (project / "pyproject.toml").write_text(THEIR_PYPROJECT)
+    (project / "conftest.py").write_text(THEIR_CONFTEST)
+    return project
+
+
+def _records(project: Path) -> list[dict[str, str]]:
+    """{module: file} of every process of the last session in ``project``, then cleared."""
+    processes = []
+    for written in sorted((project / "records").glob("modules-*.txt")):
+        processes.append(dict(line.split("\t", 1) for line in written.read_text().splitlines()))
+        written.unlink()
+    return processes
+
+
+def test_the_wheel_adds_one_top_level_name(user_env):
+    work = user_env[2].parent
+    wheel = next((work / "dist").glob("lstm_conformance-*.whl"))
+    with zipfile.ZipFile(wheel) as archive:
+        top = {name.split("/")[0] for name in archive.namelist()}
+    assert {name for name in top if not name.endswith(".dist-info")} == {"lstm_conformance"}
+
+
+def test_plain_pytest_in_their_project_runs_their_packages_and_nothing_of_the_suite(
+        user_env, their_project):
+    """Their plain ``pytest`` runs their own ``spec`` and ``implementations``; the suite's
+    plugin adds its two small modules and nothing else, torch least of all. (hypothesis's
+    own pytest plugin, installed with the suite as its dependency, imports hypothesis at the
+    end of every session, with or without the suite: ``-p no:hypothesispytest`` is the
+    session without it, in test_a_plain_session_of_the_user_imports_nothing_of_the_suite.)"""
+    python, _, _ = user_env
+    sessions = {}
+    for plugin, options in ((True, []), (False, ["-p", "no:lstm_conformance"])):
+        proc = _run([python, "-m", "pytest", *options], cwd=their_project)
+        out = proc.stdout + proc.stderr
+        assert proc.returncode == 0, out[-3000:]
+        assert "2 passed" in out
+        (sessions[plugin],) = _records(their_project)
+    modules = sessions[True]
+    assert set(modules) - set(sessions[False]) == {"lstm_conformance", "lstm_conformance.plugin"}
+    assert sorted(m for m in modules if m.partition(".")[0] == "torch") == []
+    assert Path(modules["spec"]).resolve() == their_project / "spec" / "__init__.py"
+
+
+def test_a_conformance_run_in_their_project_is_theirs(user_env, their_project):
+    """``lstm-conformance run`` from their directory: the suite's own modules (never their
+    ``spec`` or ``implementations``), their directory as rootdir, their pyproject.toml as
+    the configuration file and their conftest.py loaded; the report in ./reports."""
+    _, bin_dir, _ = user_env
+    proc = _run([bin_dir / "lstm-conformance", "run", "--lstm-impl", "torch-lstm",
+                 "--lstm-profile", "quick"], cwd=their_project)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    assert f"rootdir: {their_project}" in out and "configfile: pyproject.toml" in out, out[:2000]
+    results = json.loads((their_project / "reports" / "results.json").read_text())
+    assert results["implementations"]["torch-lstm"]["verdict"] == "conformant"
+    processes = _records(their_project)
+    assert len(processes) == 2, "expected their conftest in the controller and the worker"
+    for modules in processes:
+        assert sorted(m for m in modules
+                      if m.partition(".")[0] in ("spec", "implementations", "conformance")) == []
+        assert "site-packages" in modules["lstm_conformance.spec"]
