@@ -1,7 +1,7 @@
 """Root pytest wiring.
 
 The conformance plugin itself arrives through the ``pytest11`` entry point of the
-installed project (``conformance.plugin``); it adds ``--lstm-impl``, ``--lstm-profile``,
+installed project (``lstm_conformance.plugin``); it adds ``--lstm-impl``, ``--lstm-profile``,
 ``--lstm-report-dir`` and ``--lstm-list-impls``. Here: the hypothesis profile for the project's
 own tests under ``tests/`` (no deadline: the implementations run real LSTMs).
 """

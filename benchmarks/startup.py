@@ -6,9 +6,10 @@ Runs ``python -m pytest -q -p no:cacheprovider test_theirs.py`` (one trivial tes
 temporary directory, with every pytest plugin of this environment) N times with the
 lstm-conformance plugin and N times without it (``-p no:lstm_conformance``), alternating,
 and prints the wall time of each (median, min, max) and the number of modules the session
-held. ``--plugin-from DIR`` loads ``conformance.plugin`` from another tree instead (for
-example ``git archive <commit> conformance spec implementations | tar -x -C DIR``), to
-compare with an earlier version. docs/PERFORMANCE.md has the figures.
+held. ``--plugin-from DIR`` loads ``lstm_conformance.plugin`` from DIR instead (another
+version installed there, for example ``pip install --no-deps --target DIR
+lstm_conformance-<version>-py3-none-any.whl``), to compare with it. docs/PERFORMANCE.md
+has the figures.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--plugin-from", type=Path, metavar="DIR",
-                        help="load conformance.plugin from this tree instead")
+                        help="load lstm_conformance.plugin from this directory instead")
     options = parser.parse_args()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "PYTHONPATH"))}
     with_plugin: list[str] = []
