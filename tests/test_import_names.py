@@ -4,9 +4,10 @@ In a checkout the package's modules live in the folders ``conformance/``, ``spec
 ``implementations/``, so a module could be imported a second time under its folder's name
 (``conformance.session`` beside ``lstm_conformance.session``): a second copy of every
 module-level state, and of every class, so that ``isinstance`` and the registries disagree.
-A conformance run, started each way this project documents, records in every process
-(controller and xdist worker) the name and file of every module it holds; each file of the
-suite must appear under one name, that name in ``lstm_conformance``.
+A conformance run, started in the checkout (``pytest conformance``, what tox runs) and from
+another directory (``python -m lstm_conformance run``, the reproduce commands), records in
+every process (controller and xdist worker) the name and file of every module it holds;
+each file of the suite must appear under one name, that name in ``lstm_conformance``.
 """
 
 from __future__ import annotations
