@@ -15,7 +15,8 @@ invariant) and, at the end, writes ``results.json``, ``index.html`` and ``junit.
 Isolation. Implementations under test may hang or kill the process, so a conformance run
 that does not choose for itself gets ``-n 1`` (one pytest-xdist worker, restarted after a
 crash, as often as it takes) and ``--timeout 300 --timeout-method thread``
-(pytest-timeout). ``-n 0`` turns isolation off: a crash or a timeout then ends the run.
+(pytest-timeout; longer at the thorough and stress profiles, ``DEFAULT_TIMEOUT_S``).
+``-n 0`` turns isolation off: a crash or a timeout then ends the run.
 
 Asleep unless asked. This module imports only pytest and the standard library; everything
 else of the suite (``lstm_conformance.session`` and through it the specification, torch, numpy,
@@ -48,7 +49,11 @@ PROFILE_NAMES = ("quick", "default", "thorough", "ci", "stress")
 #: What --lstm-tf32 does to torch's TF32 flags: leave them as torch sets them, or turn both
 #: (matrix products and cuDNN) on or off.
 TF32_CHOICES = ("torch-default", "on", "off")
-DEFAULT_TIMEOUT_S = 300
+#: Each check's time limit unless --timeout is given, by profile: 300 s at 25 examples,
+#: and as many times more as a profile draws (the thorough profile's 200 examples of the
+#: costliest check, gradients-at-scale, took more than 300 s on a busy 2-core machine);
+#: the stress profile's checks call at production sizes (minutes per case on a Python loop).
+DEFAULT_TIMEOUT_S = {"quick": 300, "default": 300, "ci": 300, "thorough": 2400, "stress": 1800}
 # in xdist's workerinput: the controller's seed and crash dir; the same string as
 # lstm_conformance.session.WORKER_KEY, kept here so that deciding needs no import of the session
 WORKER_KEY = "lstm_conformance"
@@ -88,6 +93,17 @@ def _given(args: list[str], *options: str) -> bool:
                for a in args for o in options)
 
 
+def _profile(args: list[str]) -> str:
+    """The profile a command line asks for (its last ``--lstm-profile``), else default."""
+    profile = "default"
+    for n, arg in enumerate(args):
+        if arg == OPTION_PROFILE and n + 1 < len(args):
+            profile = args[n + 1]
+        elif arg.startswith(OPTION_PROFILE + "="):
+            profile = arg.split("=", 1)[1]
+    return profile
+
+
 def is_conformance_run(args: list[str]) -> bool:
     """Whether a command line asks for a conformance run (see the module docstring)."""
     here = Path(__file__).parent.resolve()
@@ -117,7 +133,7 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser, args: lis
     if plugins.hasplugin("xdist") and not _given(args, "--max-worker-restart"):
         args[:0] = ["--max-worker-restart", "1000"]
     if plugins.hasplugin("timeout") and not _given(args, "--timeout"):
-        args[:0] = ["--timeout", str(DEFAULT_TIMEOUT_S)]
+        args[:0] = ["--timeout", str(DEFAULT_TIMEOUT_S.get(_profile(args), 300))]
     if plugins.hasplugin("timeout") and not _given(args, "--timeout-method", "--timeout_method"):
         args[:0] = ["--timeout-method", "thread"]
 
