@@ -107,8 +107,9 @@ def _suite_modules(modules: set[str]) -> list[str]:
 
 @pytest.mark.parametrize("xdist", [False, True], ids=["plain", "xdist-workers"])
 def test_an_unrelated_session_imports_nothing_of_the_suite(tmp_path, xdist):
-    # hypothesis's own pytest plugin imports hypothesis when it meets a test; without it,
-    # the plugin under test is the only thing that could
+    # hypothesis's own pytest plugin imports hypothesis at the end of every session (its
+    # pytest_terminal_summary imports hypothesis.internal.observability), with or without
+    # this suite; without it, the plugin under test is the only thing that could
     args = ["-p", "no:hypothesispytest", *(["-n", "1"] if xdist else [])]
     sessions = _unrelated_session(tmp_path, *args)
     assert len(sessions) == (2 if xdist else 1)
@@ -123,6 +124,8 @@ def test_the_plugin_adds_only_itself_to_an_unrelated_session(tmp_path):
     (with_it,) = _unrelated_session(tmp_path / "with")
     (without,) = _unrelated_session(tmp_path / "without", plugin=False)
     assert with_it - without == PLUGIN_ONLY
+    # hypothesis's own plugin brings hypothesis, never torch or numpy
+    assert not {m for m in with_it if m.partition(".")[0] in ("torch", "numpy")}
 
 
 def test_the_plugin_and_the_session_agree_on_the_worker_key():
