@@ -121,8 +121,10 @@ def run_attempt(subject: Subject, invariant: Invariant, settings: Settings, seed
         if ratios and currently_in_test_context():  # not for a decisive case
             target(min(max(ratios), 1e6), label="observed error / allowed error")
 
+    machine = None
     if invariant.machine is not None:
-        test = _machine_test(subject, invariant, settings, digest, result, last)
+        machine = _announcing(invariant.machine(subject), on_case)
+        test = _machine_test(machine, settings, digest, result, last)
         if seed is not None:
             test = hypothesis_seed(seed)(test)
     else:
@@ -133,7 +135,7 @@ def run_attempt(subject: Subject, invariant: Invariant, settings: Settings, seed
         test = settings(test)  # after seed(), which would otherwise turn the database off
     try:
         test()
-        _play_decisive(subject, invariant, settings, seed, caps, check)
+        _play_decisive(invariant, machine, settings, seed, caps, check)
     except Unsatisfiable:
         result.status = Status.NOT_APPLICABLE
         result.message = "every drawn case was refused: " + "; ".join(
@@ -162,7 +164,7 @@ def run_attempt(subject: Subject, invariant: Invariant, settings: Settings, seed
 DECISIVE_FROM_EXAMPLES = 25
 
 
-def _play_decisive(subject: Subject, invariant: Invariant, settings: Settings,
+def _play_decisive(invariant: Invariant, machine: type | None, settings: Settings,
                    seed: int | None, caps: frozenset[str], check: Callable) -> None:
     """Check the invariant's decisive cases (or play its decisive programs), which random
     draws reach only now and then, and one plain case per dtype (``dtype_cases``). A
@@ -171,8 +173,7 @@ def _play_decisive(subject: Subject, invariant: Invariant, settings: Settings,
     case; the case itself is reported if that search misses."""
     if settings.max_examples < DECISIVE_FROM_EXAMPLES and not invariant.stress:
         return
-    if invariant.machine is not None:
-        machine = invariant.machine(subject)
+    if machine is not None:
         for program in invariant.decisive(invariant, caps) if invariant.decisive else ():
             _play(machine, program)
         return
@@ -254,10 +255,24 @@ def _found_failure(exc: BaseException, case, extra, subject: Subject) -> Failure
     return failure
 
 
-def _machine_test(subject: Subject, invariant: Invariant, settings: Settings, digest: str,
-                  result: Attempt, last: dict):
-    """The hypothesis test that runs ``invariant``'s state machine on ``subject``."""
-    machine = invariant.machine(subject)
+def _announcing(machine: type, on_case: OnCase | None) -> type:
+    """``machine``, telling ``on_case`` its program so far before each operation on the
+    implementation: the case of a state machine is its module's configuration and the
+    operations that led there, which a crash's standalone script replays."""
+    if on_case is None:
+        return machine
+
+    def announce(self, program: list) -> None:
+        build = dict(program[0][1]) if program and program[0][0] == "build" else {}
+        on_case({**build.get("config", {}), "dtype": build.get("dtype"),
+                 "program": program}, None)
+
+    return type(machine.__name__, (machine,), {"on_operation": announce})
+
+
+def _machine_test(machine: type, settings: Settings, digest: str, result: Attempt,
+                  last: dict):
+    """The hypothesis test that runs a state machine (``invariant.machine(subject)``)."""
 
     class Counted(machine):
         def teardown(self) -> None:

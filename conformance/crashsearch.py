@@ -6,12 +6,13 @@ controller knows the case that was running (``conformance.crashwatch``) but not 
 triggers the crash. ``crash_condition`` finds out as ``conformance.runner`` does for any
 failure: each feature of the crashing case is left out in turn for a fresh search of the
 check (without shrinking: only whether it still crashes matters), and the case is replayed
-in the other full-precision dtype. Each probe runs in a fresh process of its own
-(``python -m lstm_conformance.crashsearch``), so a probe that crashes answers "still crashes"
-instead of ending the search; a probe that completes, whatever its verdict, shows that the
-crash needs the feature it left out. All the probes together get one check's time limit;
-a probe that outlives what is left of it proves nothing, and features not probed by then
-are not blamed.
+in the other full-precision dtype (a state machine's crash has a program, not a case:
+each feature its program exercises is left out in turn). Each probe runs in a fresh
+process of its own (``python -m lstm_conformance.crashsearch``), so a probe that crashes
+answers "still crashes" instead of ending the search; a probe that completes, whatever
+its verdict, shows that the crash needs the feature it left out. All the probes together
+get one check's time limit; a probe that outlives what is left of it proves nothing, and
+features not probed by then are not blamed.
 """
 
 from __future__ import annotations
@@ -26,24 +27,41 @@ ANSWER = "CRASH-PROBE "
 DTYPE_NAMES = frozenset({"float32", "float64", "float16", "bfloat16"})
 
 
-def crash_condition(impl: str, invariant_id: str, case: dict, extra: object, *,
-                    profile: str, seed: int | str | None, exclude: list[str] = (),
-                    timeout: float = 120) -> frozenset[str] | None:
-    """The features of ``case`` without which ``invariant_id`` no longer crashes ``impl``;
-    None when the case cannot be rebuilt (a state machine's program, say)."""
-    from lstm_conformance.spec.invariants import by_id
+def features_of(counterexample: dict) -> frozenset[str] | None:
+    """The features a crashed counterexample exercises: its case's, or its program's (a
+    state machine's); None when neither can be rebuilt."""
+    from lstm_conformance.spec.stateful import program_features
     from lstm_conformance.spec.strategies import rebuild_case
 
     try:
-        features = rebuild_case(case).features()
-        invariant = by_id(invariant_id)
+        if counterexample.get("program"):
+            return program_features(counterexample["program"])
+        return rebuild_case(counterexample["case"]).features()
     except Exception:
+        return None
+
+
+def crash_condition(impl: str, invariant_id: str, counterexample: dict, *,
+                    profile: str, seed: int | str | None, exclude: list[str] = (),
+                    timeout: float = 120) -> frozenset[str] | None:
+    """The features of the crashed ``counterexample`` (its ``case`` and ``extra`` draw, or
+    a state machine's ``program``) without which ``invariant_id`` no longer crashes
+    ``impl``; None when it cannot be rebuilt."""
+    from lstm_conformance.spec.invariants import by_id
+
+    features = features_of(counterexample)
+    try:
+        invariant = by_id(invariant_id)
+    except KeyError:
+        return None
+    if features is None:
         return None
     base = {"impl": impl, "invariant": invariant_id, "profile": profile, "seed": seed,
             "exclude": list(exclude)}
     probes = []
+    case, extra = counterexample.get("case") or {}, counterexample.get("extra")
     dtype = case.get("dtype")
-    if dtype in ("float32", "float64"):
+    if dtype in ("float32", "float64") and not counterexample.get("program"):
         probes.append((dtype, {**base, "replay": {
             "case": case, "extra": extra,
             "dtype": "float64" if dtype == "float32" else "float32"}}))

@@ -4,7 +4,8 @@ Implementations under test are often native code in development: they may hang o
 the process. In a conformance run each pytest-xdist worker keeps a log in a directory the
 controller made: a ``STARTED`` line when a check starts (with its time limit), a ``CASE``
 line before each case the check runs (the case's description and its extra draw: every
-case, those of the search for a failure's condition and of the re-checks included), a
+case, those of the search for a failure's condition and of the re-checks included; for a
+state machine, its program so far before each operation on the implementation), a
 ``FOUND`` line for each distinct failure the check has found so far, a ``HANDLER`` line
 when something replaced faulthandler's handler of a fatal signal, and ``faulthandler``'s
 report of a fatal signal. When a worker dies, the controller reads the log
@@ -146,7 +147,9 @@ class CrashWatch:
             elif tag == "CASE":
                 noted = json.loads(payload)
                 words.case, words.extra = noted["case"], noted.get("extra")
-                words.cases += 1
+                # a state machine notes its program before each operation: a run of it
+                # is one case, begun by the program's first operation
+                words.cases += len(words.case.get("program") or [None]) == 1
             elif tag == "FOUND":
                 words.found.append(json.loads(payload))
             elif tag == "HANDLER":

@@ -109,7 +109,7 @@ def describe_case(case: dict) -> str:
                 "bidirectional": False, "proj_size": 0}
     parts = [f"{k}={case[k]}" for k in defaults if k in case and case[k] != defaults[k]]
     parts += [str(case.get("dtype")), str(case.get("form"))]
-    parts += [f"seq_len={case.get('seq_len')}", f"batch={case.get('batch')}"]
+    parts += [f"{k}={case[k]}" for k in ("seq_len", "batch") if case.get(k) is not None]
     return ", ".join(p for p in parts if p and p != "None")
 
 

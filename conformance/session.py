@@ -300,17 +300,22 @@ class ConformanceRun:
             kind = "error:crash"
         else:
             message, kind = short(text) or "ended without an outcome", "error:unfinished"
-        if case is not None:
-            message += f" (while running {describe_case(case)})"
         reproduce = self.reproduce(impl, invariant_id)
         counterexample = None
-        if case is not None:
+        if case is not None and case.get("program"):  # a state machine's operations
+            case = dict(case)
+            program = case.pop("program")
+            message += f" (while running operation {len(program)} of a program on " \
+                       f"{describe_case(case)})"
+            counterexample = {"case": case, "program": program}
+        elif case is not None:
+            message += f" (while running {describe_case(case)})"
             counterexample = {"case": case}
             if words.extra is not None:
                 counterexample["extra"] = words.extra
         condition = None
         if crashed and not timed_out and case is not None:
-            condition = self._crash_condition(impl, invariant_id, case, words.extra, limit,
+            condition = self._crash_condition(impl, invariant_id, counterexample, limit,
                                               how_it_died(words, exit_status(worker)))
         failure = Failure(Status.ERROR, message, counterexample, kind=kind,
                           condition=condition, reproduce=reproduce).as_dict()
@@ -324,26 +329,24 @@ class ConformanceRun:
                           reproduce=reproduce, failures=[failure, *found]).as_dict(),
                 "impl": {}}
 
-    def _crash_condition(self, impl: str, invariant_id: str, case: dict, extra: object,
+    def _crash_condition(self, impl: str, invariant_id: str, counterexample: dict,
                          limit: float | None, died: str) -> dict | None:
         """The crash's condition, found by the runner's search with each probe in a fresh
         process (``conformance.crashsearch``), so that the probes' own crashes do not end
         it; all its probes together get the check's time limit. The same death on a case
         of the same features as a crash already searched (a crash on every call, met by
         every check) has the condition found then."""
-        from lstm_conformance.crashsearch import crash_condition
+        from lstm_conformance.crashsearch import crash_condition, features_of
         from lstm_conformance.runner import describe_condition
-        from lstm_conformance.spec.strategies import rebuild_case
 
-        try:
-            key = f"crash|{died}|{','.join(sorted(rebuild_case(case).features()))}"
-        except Exception:
-            key = None
+        features = features_of(counterexample)
+        key = None if features is None else f"crash|{died}|{','.join(sorted(features))}"
         learned = self.learned_conditions(impl)
         if key is not None and key in learned:
             features = frozenset(learned[key])
         else:
-            features = crash_condition(impl, invariant_id, case, extra, profile=self.profile,
+            features = crash_condition(impl, invariant_id, counterexample,
+                                       profile=self.profile,
                                        seed=self.seed, exclude=sorted(self.selection.exclude),
                                        timeout=float(limit) if limit else 300.0)
             if features is None:

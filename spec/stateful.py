@@ -27,7 +27,7 @@ changes what a module must compute, once, in the shortest program that shows it.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import torch
@@ -87,11 +87,16 @@ def lifecycle_machine(subject: Subject) -> type[RuleBasedStateMachine]:
     draws = MACHINE_DRAWS if "dropout" in supported else Draws(max_layers=2, dropout=False)
 
     class Lifecycle(RuleBasedStateMachine):
+        #: Hears the program so far before each operation touches the implementation (the
+        #: crash watch notes it, so that a crash inside the machine has a program to replay).
+        on_operation: Callable[[list], None] | None = None
+
         def __init__(self) -> None:
             super().__init__()
             self.steps: list[str] = []
             #: The operations as (rule, arguments), JSON-able: what ``play`` replays.
             self.program: list[tuple[str, dict]] = []
+            self._announced = 0  # how much of the program on_operation has heard
             self.backwards = 0  # backward passes accumulated into .grad since the last step
             self.where = subject.device  # where the module is now (to_device moves it)
 
@@ -270,6 +275,7 @@ def lifecycle_machine(subject: Subject) -> type[RuleBasedStateMachine]:
         def to_device(self, where: str) -> None:
             """``.to("cpu")`` or back to the run's device (``--lstm-device``): the next
             calls come with their tensors there. Not drawn on the CPU, where it is no move."""
+            self.program.append(("to_device", dict(where=where)))
             target = torch.device("cpu") if where == "cpu" else subject.device
             moved = self._guard(lambda: self.module.to(target), f'.to("{target}")')
             self.module = moved if moved is not None else self.module
@@ -284,6 +290,9 @@ def lifecycle_machine(subject: Subject) -> type[RuleBasedStateMachine]:
         def _guard(self, action, what: str):
             """Run one operation on the implementation; what it raises is an error that
             names the steps that led there."""
+            if self.on_operation is not None and self._announced != len(self.program):
+                self._announced = len(self.program)
+                self.on_operation([list(step) for step in self.program])
             try:
                 return action()
             except (Violation, ImplementationError) as exc:
@@ -337,6 +346,38 @@ def play(machine: type[RuleBasedStateMachine], program: list) -> None:
             getattr(state, rule)(**arguments)
     finally:
         state.teardown()
+
+
+def program_features(program: list) -> frozenset[str]:
+    """The capabilities (``spec.capabilities.FEATURES``) a recorded ``program`` exercises:
+    its module's configuration and dtypes, and what its calls and moves used. A crash in
+    the machine is searched for its condition by leaving each of them out in turn."""
+    used: set[str] = set()
+    config, training = None, False
+    for operation, arguments in program:
+        if operation == "build":
+            config = arguments["config"]
+            config = config if isinstance(config, LSTMConfig) else LSTMConfig(**config)
+            used.add(str(arguments["dtype"]))
+            training = bool(arguments.get("training"))
+            used |= {"multi_layer"} if config.num_layers > 1 else set()
+            used |= {"bidirectional"} if config.bidirectional else set()
+            used |= {"proj_size"} if config.proj_size else set()
+            used |= {"no_bias"} if not config.bias else set()
+            used |= {"batch_first"} if config.batch_first else set()
+        elif operation == "set_mode":
+            training = bool(arguments["training"])
+        elif operation == "to_dtype":
+            used.add(str(arguments["dtype"]))
+        elif operation == "call" and config is not None:
+            form = str(arguments["form"])
+            used |= {form} if form in ("unbatched", "packed") else set()
+            used |= {"initial_state"} if arguments.get("with_state") else set()
+            used |= {"autograd"} if arguments.get("backward") else set()
+            used |= {"no_grad"} if arguments.get("inference") else set()
+            if training and config.dropout > 0 and config.num_layers > 1:
+                used.add("dropout")
+    return frozenset(used)
 
 
 def tours(invariant, supported: frozenset[str]) -> list[list[tuple[str, dict]]]:

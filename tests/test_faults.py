@@ -126,7 +126,8 @@ def test_an_implementation_that_cannot_run_is_said_so_at_once(conformance_run):
 
 #: Implementations that crash on every bias=False call, and the exit status of that crash.
 CRASH_ON_ONE_FEATURE = {"faulty-abort-no-bias": -6, "faulty-segfault-no-bias": -11}
-CRASH_CHECKS = ("matches-oracle", "causality", "batch-permutation")
+#: The lifecycle's crash is inside its state machine: its script replays the program.
+CRASH_CHECKS = ("matches-oracle", "causality", "batch-permutation", "lifecycle")
 
 
 @pytest.fixture(scope="module")
@@ -150,6 +151,9 @@ def test_every_crash_script_reproduces_its_crash(crash_run, site_command, name):
         assert result["counterexample"]["case"]["bias"] is False
         if by_id(invariant).extra is not None:
             assert result["counterexample"]["extra"] is not None, invariant
+        if by_id(invariant).machine is not None:
+            program = result["counterexample"]["program"]
+            assert program[0][0] == "build" and program[0][1]["config"]["bias"] is False
         scripts.append(crash_run.workdir / "report" / result["failures"][0]["script"])
     for script in scripts:
         code, output = site_command(sys.executable, str(script))
