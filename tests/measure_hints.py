@@ -12,6 +12,15 @@ Markdown table and the share of defects whose likely cause is right, wrong, or a
 
 ``--save FILE`` keeps every defect's results entry (failures, counterexamples, tensors) so
 that rules can be tried again without running anything: ``--load FILE``.
+
+A third part, ``examples``, is real implementations: the adapters of ``examples/``, whose
+differences from nn.LSTM are known from standalone reproductions (each adapter's
+``tests/test_findings.py``). It runs nothing: it reads the adapters' conformance reports
+(``tox -m adapters`` writes ``reports/<env>/results.json``), counts their declared known
+failures as failures, groups them into root causes as the report does and compares each
+root cause's likely cause with the class of the finding behind its checks::
+
+    python -m tests.measure_hints --part examples --reports reports
 """
 
 from __future__ import annotations
@@ -68,11 +77,103 @@ def diagnose(name: str, saved: dict) -> tuple[dict | None, str]:
     return likely_cause(ev, checked_names(entry), everything) or {}, ev.summary()
 
 
+#: The real implementations' known differences, from their reproductions: implementation
+#: -> (words of a check's declared known-failure reason, or None for a check declared
+#: nothing) -> the class (hint id) of that difference.
+REAL_CAUSES: dict[str, dict[str | None, str]] = {
+    # examples/mlx-lstm/tests/test_findings.py: mx.exp and mx.sigmoid of float64 are
+    # float32 approximations
+    "mlx": {"float32-accurate": "precision"},
+    # examples/keras-lstm/tests/test_findings.py: keras.ops demotes float64 to float32
+    "keras-jax": {"float32-accurate": "precision"},
+    "keras-torch": {"float32-accurate": "precision"},
+    # examples/onnx-reference-lstm/tests/test_findings.py: sequence_lens is never read
+    "onnx-reference": {"sequence_lens": "packed"},
+    # examples/openvino-lstm/tests/test_findings.py: float32 run in bf16 by default; with
+    # f32, sequence_lens not honoured and float64 computed in float32
+    "openvino": {None: "precision"},
+    "openvino-f32": {"sequence_lens": "packed", "float32-accurate": "precision",
+                     "float32": "precision"},
+    # examples/torch-transforms/tests/test_findings.py: the interpreter's exception types,
+    # and parameters kept from when the module was scripted or exported
+    "torchscript": {"jit.Error": "input-validation", "ValueError": "input-validation",
+                    "Parameter": "parameter-identity", "re-exports": "parameter-identity"},
+    "torch-export": {"ValueError": "input-validation", "Parameter": "parameter-identity",
+                     "re-exports": "parameter-identity"},
+}
+
+
+def real_root_causes(reports: str) -> list[tuple[str, dict, str | None]]:
+    """(implementation, root cause, true class) for every root cause of a real
+    implementation with known differences, its known failures counted as failures."""
+    from pathlib import Path
+
+    from lstm_conformance.results import root_causes
+
+    found = []
+    for path in sorted(Path(reports).glob("*/results.json")):
+        document = json.loads(path.read_text())
+        for name, entry in document["implementations"].items():
+            truth = REAL_CAUSES.get(name)
+            if truth is None:
+                continue
+            entry = json.loads(json.dumps(entry))
+            reasons = {}
+            for invariant, result in entry["results"].items():
+                if result["status"] == "known_failure":
+                    result["status"] = "failed"
+                    reasons[invariant] = result.get("known_failure_reason") or ""
+            for cause in root_causes(entry):
+                classes = [_true_class(truth, reasons.get(check)) for check in cause["checks"]]
+                classes = [c for c in classes if c is not None]
+                expected = max(set(classes), key=classes.count) if classes else None
+                found.append((name, cause, expected))
+    return found
+
+
+def _true_class(truth: dict[str | None, str], reason: str | None) -> str | None:
+    if reason is None:
+        return truth.get(None)
+    return next((cls for words, cls in truth.items() if words and words in reason), None)
+
+
+def measure_examples(reports: str) -> None:
+    counts = {"right": 0, "wrong": 0, "none": 0, "unexplained": 0}
+    print(f"Real implementations' root causes, from {reports}/*/results.json, "
+          f"torch {torch.__version__}")
+    print()
+    print("| implementation | root cause (checks; condition) | true class | likely cause "
+          "| outcome |")
+    print("|---|---|---|---|---|")
+    for name, cause, expected in real_root_causes(reports):
+        likely = cause.get("likely_cause") or {}
+        got = likely.get("id") or "(none)"
+        if expected is None:
+            outcome = "unexplained"  # a difference no reproduction accounts for
+        elif not likely:
+            outcome = "none"
+        else:
+            outcome = "right" if got == expected else "wrong"
+        counts[outcome] += 1
+        checks = ", ".join(cause["checks"][:4]) + (" …" if len(cause["checks"]) > 4 else "")
+        print(f"| {name} | {checks}; {cause.get('condition') or '–'} | {expected} | {got} "
+              f"| {outcome} |")
+    n = sum(counts.values())
+    print()
+    print(f"Likely cause right for {counts['right']} of {n} root causes "
+          f"({100 * counts['right'] / max(n, 1):.0f} %); wrong class {counts['wrong']}, no "
+          f"class named {counts['none']}, not explained by a known finding "
+          f"{counts['unexplained']}.")
+
+
 def main() -> None:
     from tests.defects import DEFECTS, HELDOUT_DEFECTS
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=("tuning", "heldout", "all"), default="heldout")
+    parser.add_argument("--part", choices=("tuning", "heldout", "all", "examples"),
+                        default="heldout")
+    parser.add_argument("--reports", default="reports",
+                        help="for --part examples: the adapters' report directories")
     parser.add_argument("--profile", default="quick")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--save", metavar="FILE", help="write every defect's results entry")
@@ -82,6 +183,9 @@ def main() -> None:
                              "compare parts measured before and after invariants were added)")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
+    if args.part == "examples":
+        measure_examples(args.reports)
+        return
     start = time.perf_counter()
     if args.load:
         with open(args.load) as fh:
