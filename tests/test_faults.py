@@ -270,3 +270,35 @@ def test_a_condition_search_that_cannot_run_blames_no_feature(monkeypatch):
     assert failure["kind"] != COULD_NOT_RUN
     assert failure["condition"]["features"] == [], failure
     assert outcome.rest_status is None and outcome.search_ended == "no-condition"
+
+
+def test_the_lifecycle_machine_notes_its_program_before_each_operation():
+    """A crash inside the state machine needs the operations that led there: the crash
+    watch hears the program so far before each operation touches the implementation, each
+    run of the machine starting with its build."""
+    heard = []
+    outcome = run_check(Subject("nn.LSTM", nn.LSTM), by_id("lifecycle"),
+                        profile_settings("quick"), 0,
+                        on_case=lambda case, extra: heard.append(case))
+    assert outcome.status == "passed", outcome.message
+    assert heard and all(case["program"][0][0] == "build" for case in heard)
+    builds = [case for case in heard if len(case["program"]) == 1]
+    assert len(builds) >= outcome.examples
+    for before, after in zip(heard, heard[1:], strict=False):
+        if len(after["program"]) > 1:  # the same run: its program grew by what ran since
+            assert after["program"][:len(before["program"])] == before["program"]
+    for case in heard:  # the module's configuration, for the crash message
+        assert case["hidden_size"] == case["program"][0][1]["config"]["hidden_size"]
+
+
+def test_a_programs_features_are_what_its_module_and_calls_used():
+    from lstm_conformance.spec.stateful import program_features
+
+    config = {"input_size": 2, "hidden_size": 3, "num_layers": 2, "bias": False,
+              "batch_first": False, "dropout": 0.5, "bidirectional": False, "proj_size": 0}
+    program = [["build", {"config": config, "dtype": "float32", "seed": 1, "training": True}],
+               ["call", {"seq_len": 3, "batch": 2, "form": "packed", "with_state": True,
+                         "backward": False, "seed": 2, "inference": False}],
+               ["to_dtype", {"dtype": "float64"}]]
+    assert program_features(program) == {"float32", "float64", "multi_layer", "no_bias",
+                                         "packed", "initial_state", "dropout"}
