@@ -89,13 +89,25 @@ class _Model:
         return output.asnumpy(), h_n.asnumpy(), c_n.asnumpy()
 
 
+PACKED_TANH = (
+    "packed input is less accurate than float32: with seq_length, mindspore.nn.LSTM runs its "
+    "Python _lstm_cell step by step, and on the CPU float32 ops.Tanh is off by up to 1e-4 "
+    "for |x| in 4..6 (tanh(4.99) = 1.0000064) and ops.Sigmoid by up to 8e-7; without "
+    "seq_length the fused ops.LSTM is float32-accurate; related upstream: "
+    "https://github.com/mindspore-ai/mindspore/issues/348 (reproduction: "
+    "examples/mindspore-lstm/tests/test_findings.py)"
+)
+
+
 class MindSporeLSTMBackend:
     """The lstm-conformance backend: ``prepare`` returns a ``run`` on a cached model."""
 
     lstm_conformance_unsupported = frozenset({"float64", "proj_size", "dropout", "float16",
                                               "bfloat16"})
     lstm_conformance_framework = f"mindspore {version('mindspore')} (CPU)"
-    lstm_conformance_known_failures: dict = {}
+    #: The checks the default run failed, each only on packed input.
+    lstm_conformance_known_failures = dict.fromkeys(
+        ("matches-oracle", "packed-per-sequence", "block-boundaries"), PACKED_TANH)
 
     def __init__(self, max_models: int = 32) -> None:
         self.max_models = max_models
