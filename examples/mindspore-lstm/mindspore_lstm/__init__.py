@@ -105,9 +105,11 @@ class MindSporeLSTMBackend:
     lstm_conformance_unsupported = frozenset({"float64", "proj_size", "dropout", "float16",
                                               "bfloat16"})
     lstm_conformance_framework = f"mindspore {version('mindspore')} (CPU)"
-    #: The checks the default run failed, each only on packed input.
+    #: The checks default runs failed, each only on packed float32 input (which checks
+    #: meet it depends on the inputs drawn: a gate pre-activation with |x| in 4..6).
     lstm_conformance_known_failures = dict.fromkeys(
-        ("matches-oracle", "packed-per-sequence", "block-boundaries"), PACKED_TANH)
+        ("matches-oracle", "packed-per-sequence", "packed-uniform-is-dense",
+         "block-boundaries"), PACKED_TANH)
 
     def __init__(self, max_models: int = 32) -> None:
         self.max_models = max_models
