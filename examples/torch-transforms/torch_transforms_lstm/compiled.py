@@ -86,7 +86,9 @@ class CompiledLSTM(TransformedLSTM):
             "no-mutation", "determinism", "bad-input-raises",
             # the same error in the checks added since (quick run of 2026-12-02)
             "block-boundaries", "strided-views", "grad-modes", "dropout-distribution",
-            "state-dict", "parameter-identity", "empty-batch", "output-ownership",
+            "state-dict", "parameter-identity", "output-ownership",
+            # not empty-batch: there the process dies of SIGFPE, another cause, not
+            # reproduced standalone yet
         )
     }
 
