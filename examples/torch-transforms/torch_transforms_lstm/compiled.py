@@ -84,6 +84,11 @@ class CompiledLSTM(TransformedLSTM):
             "hx-none-is-zeros", "unbatched-is-batch-of-one", "dropout-eval",
             "dropout-train-structure", "zero-weights", "gate-probe", "bounds", "gradients",
             "no-mutation", "determinism", "bad-input-raises",
+            # the same error in the checks added since (quick run of 2026-12-02)
+            "block-boundaries", "strided-views", "grad-modes", "dropout-distribution",
+            "state-dict", "parameter-identity", "output-ownership",
+            # not empty-batch: there the process dies of SIGFPE, another cause, not
+            # reproduced standalone yet
         )
     }
 
