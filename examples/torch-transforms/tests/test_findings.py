@@ -47,6 +47,37 @@ def test_compile_float32_autograd_fails():
             lstm(x)
 
 
+_COMPILED_EMPTY_BATCH = """
+import sys, torch, torch._dynamo
+lstm = torch.nn.LSTM(3, 4, dtype=getattr(torch, sys.argv[2]))
+with torch._dynamo.config.patch(allow_rnn=True), torch.no_grad():
+    out, _ = torch.compile(lstm, backend=sys.argv[1], fullgraph=True)(
+        torch.randn(2, 0, 3, dtype=lstm.weight_ih_l0.dtype))
+assert out.shape == (2, 0, 4)
+"""
+
+
+@pytest.mark.parametrize(("backend", "dtype", "returncode"), [
+    ("inductor", "float32", -8), ("aot_eager", "float32", -8),
+    ("eager", "float32", 0), ("inductor", "float64", 0),
+])
+def test_compile_float32_empty_batch_dies_of_sigfpe(backend, dtype, returncode):
+    """torch.compile with allow_rnn: a float32 batch of 0 sequences kills the process with
+    SIGFPE (a floating point exception), in a subprocess here; nn.LSTM answers it with
+    empty results. AOTAutograd's float32 path (oneDNN's mkldnn_rnn_layer) is the one that
+    dies: dynamo's eager backend and float64 (decomposed) answer it.
+
+    No upstream issue found; the like for mkldnn linear:
+    https://github.com/pytorch/pytorch/issues/101211.
+    """
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", _COMPILED_EMPTY_BATCH, backend, dtype],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == returncode, proc.stderr[-2000:]
+
+
 def test_compile_cannot_trace_packed_input():
     """torch.compile(fullgraph=True) cannot trace nn.LSTM on a PackedSequence.
 
@@ -167,6 +198,68 @@ def test_onnx_float32_agrees_with_eager():
         expected, (h_n, c_n) = lstm(x)
     for got, want in zip(out, (expected, h_n, c_n), strict=True):
         np.testing.assert_allclose(got, want.numpy(), rtol=1.3e-6, atol=1e-5)
+
+
+def test_onnx_export_wraps_nn_lstm_value_error():
+    """1-D input: nn.LSTM raises ValueError; torch.onnx.export raises its TorchExportError
+    (a RuntimeError), with nn.LSTM's ValueError as the cause. No upstream issue found."""
+    lstm = nn.LSTM(3, 5).eval()
+    x = torch.randn(3)
+    with pytest.raises(ValueError, match="Expected input to be 2D or 3D"):
+        lstm(x)
+    with pytest.raises(RuntimeError) as raised:
+        torch.onnx.export(lstm, (x,), dynamo=True, verbose=False)
+    assert type(raised.value).__name__ == "TorchExportError"
+    assert not isinstance(raised.value, ValueError)
+    assert isinstance(raised.value.__cause__, ValueError)
+
+
+def test_onnx_runtime_removes_training_dropout_unless_told_not_to():
+    """A training-mode export of a 2-layer LSTM with dropout holds a Dropout node with
+    training_mode true; ONNX Runtime's default graph optimizations remove it (the session
+    computes in eval mode), and with ``EliminateDropout`` disabled it drops elements.
+    https://github.com/microsoft/onnxruntime/issues/9333 (the onnx-export adapter disables
+    that optimizer)."""
+    lstm = nn.LSTM(3, 5, num_layers=2, dropout=0.5).train()
+    x = torch.randn(6, 2, 3)
+    program = torch.onnx.export(lstm, (x,), dynamo=True, verbose=False)
+    assert "Dropout" in [node.op_type for node in program.model_proto.graph.node]
+    with torch.no_grad():
+        in_eval = lstm.eval()(x)[0].numpy()
+    model = program.model_proto.SerializeToString()
+    feeds = {"input": x.numpy()}
+    default = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(default.run(None, feeds)[0], in_eval, rtol=1e-5, atol=1e-6)
+    kept = ort.InferenceSession(model, providers=["CPUExecutionProvider"],
+                                disabled_optimizers=["EliminateDropout"])
+    assert np.abs(kept.run(None, feeds)[0] - in_eval).max() > 1e-3
+
+
+_ONNX_EMPTY_BATCH = """
+import onnxruntime as ort, torch
+lstm = torch.nn.LSTM(3, 4).eval()
+x = torch.randn(2, 0, 3)
+program = torch.onnx.export(lstm, (x,), dynamo=True, verbose=False)
+session = ort.InferenceSession(program.model_proto.SerializeToString(),
+                               providers=["CPUExecutionProvider"])
+print("exported", flush=True)
+session.run(None, {"input": x.numpy()})
+"""
+
+
+def test_onnx_runtime_lstm_aborts_on_an_empty_batch():
+    """A batch of 0 sequences: nn.LSTM answers (2, 0, 4); the exported graph builds a
+    session, and ONNX Runtime's LSTM kernel aborts the process in ``run`` (SIGABRT,
+    "terminate called without an active exception"), in a subprocess here. No upstream
+    issue found."""
+    import subprocess
+    import sys
+
+    assert nn.LSTM(3, 4)(torch.randn(2, 0, 3))[0].shape == (2, 0, 4)
+    proc = subprocess.run([sys.executable, "-c", _ONNX_EMPTY_BATCH],
+                          capture_output=True, text=True, timeout=600)
+    assert "exported" in proc.stdout, proc.stderr[-2000:]
+    assert proc.returncode == -6, proc.stderr[-2000:]
 
 
 # --- torch.jit.script ------------------------------------------------------------------

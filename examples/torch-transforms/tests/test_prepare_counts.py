@@ -140,3 +140,20 @@ def test_torchscript_reads_weight_updates_without_a_cache():
     adapter.double()
     reference.double()
     check(adapter, reference, x.double())
+
+
+@pytest.mark.parametrize("name", ["torch-export", "onnx-export"])
+def test_a_replaced_parameter_is_not_what_is_exported(name):
+    """The limitation both declare for parameter-identity: the eager twin that is exported
+    holds the Parameter objects of construction, so a weight replaced by a new
+    nn.Parameter prepares again (its address changed) but exports the old one."""
+    reference, adapter = reference_and_adapter(name, **CONFIG)
+    x = torch.randn(5, 2, 3)
+    check(adapter, reference, x)
+    new = torch.nn.Parameter(torch.randn_like(reference.weight_ih_l0))
+    adapter.weight_ih_l0 = new
+    reference.weight_ih_l0 = torch.nn.Parameter(new.detach().clone())
+    with torch.no_grad():
+        expected = reference(x)[0]
+        stale = adapter(x)[0]
+    assert (stale - expected).abs().max() > 1e-3

@@ -61,6 +61,14 @@ _F32_AUTOGRAD = (
     f"Tensor() for op: torch.ops.aten.mkldnn_rnn_layer.default' ({_ISSUE_158007})"
 )
 
+_EMPTY_BATCH = (
+    "a float32 batch of 0 sequences kills the process with SIGFPE under torch.compile "
+    "(inductor and aot_eager alike; dynamo's eager backend and float64, which is "
+    "decomposed, answer it): oneDNN's mkldnn_rnn_layer path, with or without grad; no "
+    "upstream issue found (the like for mkldnn linear: "
+    "https://github.com/pytorch/pytorch/issues/101211)"
+)
+
 _DYNAMO_OPTIONS = dict(
     allow_rnn=True,
     recompile_limit=100_000,
@@ -87,9 +95,10 @@ class CompiledLSTM(TransformedLSTM):
             # the same error in the checks added since (quick run of 2026-12-02)
             "block-boundaries", "strided-views", "grad-modes", "dropout-distribution",
             "state-dict", "parameter-identity", "output-ownership",
-            # not empty-batch: there the process dies of SIGFPE, another cause, not
-            # reproduced standalone yet
         )
+    } | {
+        # another cause: the process dies (tests/test_findings.py reproduces it)
+        "empty-batch": _EMPTY_BATCH,
     }
 
     def __init__(self, *args, **kwargs):
