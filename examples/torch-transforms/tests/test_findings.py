@@ -235,6 +235,19 @@ def test_onnx_runtime_removes_training_dropout_unless_told_not_to():
     assert np.abs(kept.run(None, feeds)[0] - in_eval).max() > 1e-3
 
 
+def test_onnx_dropout_cannot_drop_everything():
+    """nn.LSTM takes dropout=1.0 (in training, every element between layers is dropped);
+    ONNX's Dropout takes a ratio in [0, 1), and ONNX Runtime refuses 1.0 at run time."""
+    lstm = nn.LSTM(3, 5, num_layers=2, dropout=1.0).train()
+    x = torch.randn(2, 1, 3)
+    program = torch.onnx.export(lstm, (x,), dynamo=True, verbose=False)
+    session = ort.InferenceSession(program.model_proto.SerializeToString(),
+                                   providers=["CPUExecutionProvider"],
+                                   disabled_optimizers=["EliminateDropout"])
+    with pytest.raises(Exception, match=r"ratio must be in the range \[0, 1\)"):
+        session.run(None, {"input": x.numpy()})
+
+
 _ONNX_EMPTY_BATCH = """
 import onnxruntime as ort, torch
 lstm = torch.nn.LSTM(3, 4).eval()
