@@ -161,6 +161,12 @@ def declared(tolerances: Mapping[torch.dtype, Tolerance] | None) -> Iterator[Non
         _declared.reset(token)
 
 
+def is_declared(dtype: torch.dtype) -> bool:
+    """Whether the implementation whose checks run declared its own figures for ``dtype``."""
+    mine = _declared.get()
+    return bool(mine) and dtype in mine
+
+
 def _policy(table: Mapping[torch.dtype, Tolerance], dtype: torch.dtype) -> Tolerance:
     mine = _declared.get()
     return mine[dtype] if mine and dtype in mine else table[dtype]

@@ -74,3 +74,61 @@ def test_the_seed_15_false_alarm_is_within_the_scaled_tolerance():
                 make_input(config, 129, 3, 1, 1.0, dtype), weight_seed=1, weight_scale="large")
     torch_lstm = load(registered()["torch-lstm"])[0]
     block_boundaries(torch_lstm, case)  # raises Violation if it fails
+
+
+# -- dropout read within a declared tolerance -----------------------------------------------
+
+def _dropout_distribution(cls) -> str:
+    from lstm_conformance.profiles import profile_settings
+    from lstm_conformance.runner import run_check
+    from lstm_conformance.spec.harness import Subject
+    from lstm_conformance.spec.invariants import by_id
+
+    outcome = run_check(Subject(cls.__name__, cls), by_id("dropout-distribution"),
+                        profile_settings("quick"), 0, explore=False,
+                        declared_tolerance=tolerance.declared_tolerance(cls))
+    return outcome.status, outcome.message or ""
+
+
+def _rounded(output: torch.Tensor) -> torch.Tensor:
+    """An approximate kernel's output: rounded to steps of 1/1024 (error up to 4.9e-4,
+    several times 1e-3 once the readout is inverted)."""
+    return torch.round(output * 1024) / 1024
+
+
+class RoundsItsOutput(torch.nn.LSTM):
+    """nn.LSTM with its output rounded, as an approximate kernel's is; declares 1e-3."""
+
+    lstm_conformance_tolerance = {"atol": 1e-3, "rtol": 0.0}
+
+    def forward(self, input, hx=None):
+        out, (h, c) = super().forward(input, hx)
+        return _rounded(out), (_rounded(h), c)
+
+
+def test_dropout_is_read_within_a_declared_tolerance():
+    """Its dropout is nn.LSTM's: read within 1e-3, the rounding would be a wrong scale."""
+    status, message = _dropout_distribution(RoundsItsOutput)
+    assert status == "passed", message
+
+
+def test_a_wrong_dropout_scale_still_fails_within_a_declared_tolerance():
+    from tests.defects.module import DropoutWithoutRescale
+
+    class RoundsAndForgetsTheScale(DropoutWithoutRescale):
+        lstm_conformance_tolerance = {"atol": 1e-3, "rtol": 0.0}
+
+        def forward(self, input, hx=None):
+            out, (h, c) = super().forward(input, hx)
+            return _rounded(out), (_rounded(h), c)
+
+    status, message = _dropout_distribution(RoundsAndForgetsTheScale)
+    assert status == "failed" and "scaled by" in message, message
+
+
+def test_a_tolerance_too_wide_to_read_dropout_makes_it_not_applicable():
+    class DeclaresAQuarter(torch.nn.LSTM):
+        lstm_conformance_tolerance = {"atol": 0.25, "rtol": 0.0}
+
+    status, message = _dropout_distribution(DeclaresAQuarter)
+    assert status == "not_applicable" and "declared tolerance" in message, message

@@ -214,6 +214,10 @@ DROPOUT_ALPHA = 1e-9
 DROPOUT_FLOOR = 0.05
 #: A ratio within this relative distance of 0 or of 1/(1-p) is dropped or kept.
 DROPOUT_BAND = 1e-3
+#: For an implementation that declares its own tolerance, an element whose ratio the
+#: declared figures leave uncertain by this much or more (relative) is not classified: at
+#: 1/2 a kept element could read as dropped.
+DROPOUT_UNREADABLE = 0.5
 
 
 def _readout_case(case: Case) -> Case:
@@ -240,6 +244,22 @@ def _what_reached_layer_1(output: torch.Tensor) -> torch.Tensor:
     """Invert the readout: layer 1's input, from its output."""
     h = output.detach().double().clamp(-1 + 1e-15, 1 - 1e-15)
     return torch.atanh(torch.atanh(h)) / READ
+
+
+def _readout_bands(undropped: torch.Tensor, scale: float, within: tolerance.Tolerance):
+    """Per element, the relative uncertainty of the ratio that an output error of
+    ``within`` (a declared tolerance) allows: an error dh of the readout's output is an
+    error dh / (READ (1 - h^2) (1 - c^2)) of what reached layer 1 (c = tanh(READ x),
+    h = tanh(c)), taken at the undropped value and at the kept one (x / (1-p)), each
+    relative to the undropped value (first order)."""
+    def error_at(x: torch.Tensor) -> torch.Tensor:
+        c = torch.tanh(READ * x)
+        h = torch.tanh(c)
+        slope = READ * (1 - h**2) * (1 - c**2)
+        return (within.atol + within.rtol * h.abs()) / slope.clamp_min(1e-300)
+
+    kept = undropped * (scale if math.isfinite(scale) else 1.0)
+    return (error_at(undropped) + error_at(kept)) / undropped.abs().clamp_min(1e-300)
 
 
 @invariant(
@@ -275,14 +295,22 @@ def dropout_distribution(subject: Subject, case: Case) -> None:
     undropped = _what_reached_layer_1(evaluated.output)
     module.train()
     usable = undropped.abs() > DROPOUT_FLOOR
+    band: torch.Tensor | float = DROPOUT_BAND
+    if tolerance.is_declared(readout.dtype):  # judged by its own figures: read within them
+        scale = math.inf if p >= 1.0 else 1.0 / (1.0 - p)
+        band = _readout_bands(undropped, scale, accuracy(readout)).clamp_min(DROPOUT_BAND)
+        usable &= band < DROPOUT_UNREADABLE
+        if int(usable.sum()) < DROPOUT_T * DROPOUT_N * DROPOUT_H // 4:
+            raise NotApplicable(f"the declared tolerance ({accuracy(readout)}) leaves too few "
+                                "elements whose dropout can be read through the readout")
     masks = []
     for _ in range(DROPOUT_CALLS):
         ratio = _what_reached_layer_1(subject.call(module, readout).output) / undropped
-        if ((ratio[usable] - 1).abs() <= DROPOUT_BAND).all():
+        if ((ratio - 1).abs() <= band)[usable].all():
             raise Violation(f"dropout p={p}: after eval() then train(), a training call dropped "
                             "nothing and scaled nothing: it computed as in eval mode",
                             {"check": "dropout-inactive", "quantity": "mask"})
-        masks.append(_mask(ratio, usable, p))
+        masks.append(_mask(ratio, usable, p, band))
     n = int(usable.sum()) * len(masks)
     if p < 1.0:
         kept = sum(int(m[usable].sum()) for m in masks) / n
@@ -306,7 +334,8 @@ def dropout_distribution(subject: Subject, case: Case) -> None:
                 for _ in range(2):
                     torch.manual_seed(case.weight_seed)
                     out = subject.call(module, readout).output
-                    seeded.append(_mask(_what_reached_layer_1(out) / undropped, usable, p))
+                    seeded.append(_mask(_what_reached_layer_1(out) / undropped, usable, p,
+                                        band))
             if not torch.equal(seeded[0][usable], seeded[1][usable]):
                 raise Violation(f"dropout p={p}: after torch.manual_seed({case.weight_seed}) "
                                 "two calls dropped different elements; declare "
@@ -315,13 +344,14 @@ def dropout_distribution(subject: Subject, case: Case) -> None:
                                 {"check": "dropout-seeded", "quantity": "mask"})
 
 
-def _mask(ratio: torch.Tensor, usable: torch.Tensor, p: float) -> torch.Tensor:
+def _mask(ratio: torch.Tensor, usable: torch.Tensor, p: float,
+          band: torch.Tensor | float = DROPOUT_BAND) -> torch.Tensor:
     """Which elements were kept (True) or dropped, from the ratio of what reached layer 1
-    in training to what did in eval; a ratio that is neither 0 nor 1/(1-p) is a
-    violation of the scale."""
+    in training to what did in eval; a ratio that is neither 0 nor 1/(1-p) (within
+    ``band``, relative, per element or for all) is a violation of the scale."""
     scale = math.inf if p >= 1.0 else 1.0 / (1.0 - p)
-    dropped = ratio.abs() <= DROPOUT_BAND * (1.0 if p >= 1.0 else scale)
-    kept = (ratio - scale).abs() <= DROPOUT_BAND * scale if p < 1.0 else torch.zeros_like(dropped)
+    dropped = ratio.abs() <= band * (1.0 if p >= 1.0 else scale)
+    kept = (ratio - scale).abs() <= band * scale if p < 1.0 else torch.zeros_like(dropped)
     wrong = usable & ~dropped & ~kept
     if wrong.any():
         seen = ratio[wrong]
