@@ -45,6 +45,9 @@ def test_compile_float32_autograd_fails():
             torch.testing.assert_close(out, lstm._orig_mod(x)[0])
         with pytest.raises(TypeError, match="mkldnn_rnn_layer"):
             lstm(x)
+        # an input that requires grad takes a path that compiles (the gradients check)
+        torch._dynamo.reset()
+        lstm(x.clone().requires_grad_())[0].sum().backward()
 
 
 _COMPILED_EMPTY_BATCH = """
