@@ -103,7 +103,8 @@ REAL_CAUSES: dict[str, dict[str | None, str]] = {
     # the same file: a TypeError on every float32 call whose input needs no grad, and
     # SIGFPE on an empty batch; the exporter's wrapped ValueError, ONNX's Dropout ratio
     # range, ONNX Runtime's abort on an empty batch, and the adapter's eager twin
-    "torch-compile": {"mkldnn_rnn_layer": "unsupported-feature", "SIGFPE": "empty-batch"},
+    # (first match wins: the empty batch's reason names mkldnn_rnn_layer too)
+    "torch-compile": {"SIGFPE": "empty-batch", "mkldnn_rnn_layer": "unsupported-feature"},
     "onnx-export": {"TorchExportError": "input-validation", "[0, 1)": "unsupported-feature",
                     "SIGABRT": "empty-batch", "nn.Parameter": "parameter-identity"},
 }
