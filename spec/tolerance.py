@@ -168,8 +168,7 @@ def is_declared(dtype: torch.dtype) -> bool:
 
 
 def _policy(table: Mapping[torch.dtype, Tolerance], dtype: torch.dtype) -> Tolerance:
-    mine = _declared.get()
-    return mine[dtype] if mine and dtype in mine else table[dtype]
+    return _declared.get()[dtype] if is_declared(dtype) else table[dtype]
 
 
 def forward(dtype: torch.dtype, magnitude: float = 1.0, steps: int = 1) -> Tolerance:

@@ -26,6 +26,7 @@ root cause's likely cause with the class of the finding behind its checks::
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import time
 import warnings
@@ -124,7 +125,7 @@ def real_root_causes(reports: str) -> list[tuple[str, dict, str | None]]:
             truth = REAL_CAUSES.get(name)
             if truth is None:
                 continue
-            entry = json.loads(json.dumps(entry))
+            entry = copy.deepcopy(entry)  # its statuses are rewritten below
             reasons = {}
             for invariant, result in entry["results"].items():
                 if result["status"] == "known_failure":

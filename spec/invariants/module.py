@@ -246,6 +246,11 @@ def _what_reached_layer_1(output: torch.Tensor) -> torch.Tensor:
     return torch.atanh(torch.atanh(h)) / READ
 
 
+def _dropout_scale(p: float) -> float:
+    """What a kept element is multiplied by: 1/(1-p); at p = 1 nothing is kept."""
+    return math.inf if p >= 1.0 else 1.0 / (1.0 - p)
+
+
 def _readout_bands(undropped: torch.Tensor, scale: float, within: tolerance.Tolerance):
     """Per element, the relative uncertainty of the ratio that an output error of
     ``within`` (a declared tolerance) allows: an error dh of the readout's output is an
@@ -297,11 +302,11 @@ def dropout_distribution(subject: Subject, case: Case) -> None:
     usable = undropped.abs() > DROPOUT_FLOOR
     band: torch.Tensor | float = DROPOUT_BAND
     if tolerance.is_declared(readout.dtype):  # judged by its own figures: read within them
-        scale = math.inf if p >= 1.0 else 1.0 / (1.0 - p)
-        band = _readout_bands(undropped, scale, accuracy(readout)).clamp_min(DROPOUT_BAND)
+        declared = accuracy(readout)
+        band = _readout_bands(undropped, _dropout_scale(p), declared).clamp_min(DROPOUT_BAND)
         usable &= band < DROPOUT_UNREADABLE
         if int(usable.sum()) < DROPOUT_T * DROPOUT_N * DROPOUT_H // 4:
-            raise NotApplicable(f"the declared tolerance ({accuracy(readout)}) leaves too few "
+            raise NotApplicable(f"the declared tolerance ({declared}) leaves too few "
                                 "elements whose dropout can be read through the readout")
     masks = []
     for _ in range(DROPOUT_CALLS):
@@ -349,7 +354,7 @@ def _mask(ratio: torch.Tensor, usable: torch.Tensor, p: float,
     """Which elements were kept (True) or dropped, from the ratio of what reached layer 1
     in training to what did in eval; a ratio that is neither 0 nor 1/(1-p) (within
     ``band``, relative, per element or for all) is a violation of the scale."""
-    scale = math.inf if p >= 1.0 else 1.0 / (1.0 - p)
+    scale = _dropout_scale(p)
     dropped = ratio.abs() <= band * (1.0 if p >= 1.0 else scale)
     kept = (ratio - scale).abs() <= band * scale if p < 1.0 else torch.zeros_like(dropped)
     wrong = usable & ~dropped & ~kept

@@ -8,6 +8,9 @@ upstream issue is in each docstring.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import onnxruntime as ort
 import pytest
@@ -17,6 +20,12 @@ from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
 
 torch.manual_seed(0)
+
+
+def in_a_subprocess(code: str, *args: str) -> subprocess.CompletedProcess:
+    """Run ``code`` in a fresh Python: for a finding that kills the process."""
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True,
+                          text=True, timeout=600)
 
 
 def packed_batch():
@@ -73,11 +82,7 @@ def test_compile_float32_empty_batch_dies_of_sigfpe(backend, dtype, returncode):
     No upstream issue found; the like for mkldnn linear:
     https://github.com/pytorch/pytorch/issues/101211.
     """
-    import subprocess
-    import sys
-
-    proc = subprocess.run([sys.executable, "-c", _COMPILED_EMPTY_BATCH, backend, dtype],
-                          capture_output=True, text=True, timeout=600)
+    proc = in_a_subprocess(_COMPILED_EMPTY_BATCH, backend, dtype)
     assert proc.returncode == returncode, proc.stderr[-2000:]
 
 
@@ -268,12 +273,8 @@ def test_onnx_runtime_lstm_aborts_on_an_empty_batch():
     session, and ONNX Runtime's LSTM kernel aborts the process in ``run`` (SIGABRT,
     "terminate called without an active exception"), in a subprocess here. No upstream
     issue found."""
-    import subprocess
-    import sys
-
     assert nn.LSTM(3, 4)(torch.randn(2, 0, 3))[0].shape == (2, 0, 4)
-    proc = subprocess.run([sys.executable, "-c", _ONNX_EMPTY_BATCH],
-                          capture_output=True, text=True, timeout=600)
+    proc = in_a_subprocess(_ONNX_EMPTY_BATCH)
     assert "exported" in proc.stdout, proc.stderr[-2000:]
     assert proc.returncode == -6, proc.stderr[-2000:]
 
