@@ -102,6 +102,9 @@ def run_attempt(subject: Subject, invariant: Invariant, settings: Settings, seed
         except NotApplicable as exc:
             result.not_applicable[str(exc)] += 1
             reject()
+        except NotImplementedError as exc:  # refused where a check called it directly
+            result.not_applicable[f"refused: {exc or 'NotImplementedError'}"] += 1
+            reject()
         except (Violation, ImplementationError) as exc:
             exc.lstm_case = (case, extra)  # which case, when several bugs are reported
             if isinstance(exc, Violation):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 
 import pytest
+import torch
 from torch import nn
 
 from lstm_conformance.profiles import invariants_for, profile_settings
@@ -304,3 +305,23 @@ def test_a_programs_features_are_what_its_module_and_calls_used():
                ["to_dtype", {"dtype": "float64"}]]
     assert program_features(program) == {"float32", "float64", "multi_layer", "no_bias",
                                          "packed", "initial_state", "dropout"}
+
+
+class _RefusesSinglePrecision(nn.LSTM):
+    """nn.LSTM that refuses float32 with NotImplementedError in forward, as an adapter for
+    a runtime of fewer dtypes does, without declaring it."""
+
+    def forward(self, input, hx=None):
+        if self.weight_ih_l0.dtype == torch.float32:
+            raise NotImplementedError("this runtime does not run float32")
+        return super().forward(input, hx)
+
+
+def test_a_refusal_where_a_check_calls_the_module_directly_is_not_a_crash():
+    """``bad-input-raises`` calls the module itself (not through the harness): a
+    NotImplementedError there refuses the case, as everywhere else; it is neither the
+    check crashing nor the wrong exception type."""
+    outcome = run_check(Subject("refuses-float32", _RefusesSinglePrecision),
+                        by_id("bad-input-raises"), profile_settings("quick"), 0)
+    assert outcome.status == "passed", outcome.message
+    assert any("refused" in reason for reason in outcome.not_applicable_reasons), outcome
