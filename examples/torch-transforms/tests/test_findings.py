@@ -59,6 +59,23 @@ def test_compile_float32_autograd_fails():
         lstm(x.clone().requires_grad_())[0].sum().backward()
 
 
+def test_compile_fullgraph_wraps_nn_lstm_value_error():
+    """1-D or 4-D input: nn.LSTM raises ValueError; under torch.compile with
+    fullgraph=True dynamo raises its ``Unsupported`` ("Observed exception") instead, in every
+    grad mode, with the ValueError's trace as the cause. Another finding than #158007: the
+    input's rank, not autograd. No upstream issue found."""
+    lstm = compiled_lstm()
+    for x in (torch.randn(3), torch.randn(2, 4, 2, 3)):
+        with pytest.raises(ValueError, match="Expected input to be 2D or 3D"):
+            lstm._orig_mod(x)
+        for mode in (torch.no_grad, torch.enable_grad):
+            with torch._dynamo.config.patch(allow_rnn=True), mode():
+                with pytest.raises(torch._dynamo.exc.Unsupported) as raised:
+                    lstm(x)
+            assert not isinstance(raised.value, ValueError)
+            assert "ValueError" in repr(raised.value.__cause__)
+
+
 _COMPILED_EMPTY_BATCH = """
 import sys, torch, torch._dynamo
 lstm = torch.nn.LSTM(3, 4, dtype=getattr(torch, sys.argv[2]))

@@ -31,6 +31,9 @@ in ``forward``):
 * ``autograd``: an ONNX Runtime inference session has no backward.
 * ``float64``: the exporter writes a double graph, but ONNX Runtime's CPU LSTM kernel
   refuses it at run time ("LSTM operator does not support double yet").
+* ``float16``: a limitation of this adapter, which exports float32 only. A float16
+  nn.LSTM does export, and ONNX Runtime runs it (one try: 2.4e-4 from eager, 5 steps,
+  hidden size 4); bringing it through the suite is left to do.
 * ``seeded_dropout``: ONNX Runtime's Dropout draws its masks from its own generator, so
   ``torch.manual_seed`` does not repeat them.
 
@@ -112,7 +115,7 @@ class OnnxExportedLSTM(TransformedLSTM):
     """nn.LSTM's forward as an ONNX graph from ``torch.onnx.export``, run by ONNX Runtime."""
 
     lstm_conformance_unsupported = frozenset(
-        {"proj_size", "packed", "autograd", "float64", "seeded_dropout"})
+        {"proj_size", "packed", "autograd", "float64", "float16", "seeded_dropout"})
     lstm_conformance_known_failures = {
         "bad-input-raises": _EXPORT_ERROR,
         "dropout-train-structure": _DROP_EVERYTHING,
