@@ -115,7 +115,7 @@ RULES: tuple[Rule, ...] = (
              "once): read the module's attributes at every call, so that a new Parameter, "
              "torch.nn.utils.parametrize or prune is what it computes with.",
          also=COLLATERAL + ("parameter-identity",)),
-    only("empty-batch", ("empty-batch-answered",),
+    only("empty-batch", ("empty-batch-answered", "empty-batch"),
              "An empty batch: a reshape, split or concatenation over the batch that fails "
              "for N = 0; nn.LSTM returns empty results.",
          also=COLLATERAL + ("empty-batch",)),
@@ -195,9 +195,11 @@ RULES: tuple[Rule, ...] = (
                           "dropout-distribution") + DROPOUT_DISTRIBUTION),
     includes("batch-first", ("batch-first",),
              "batch_first applied to h0/h_n (it changes only input and output), or ignored."),
-    includes("input-validation", ("bad-input-accepted", "bad-input-message"),
+    # the check's id too: a wrong exception type is an error of that check, with no key
+    includes("input-validation", ("bad-input-accepted", "bad-input-message", "bad-input-raises"),
              "Input validation: malformed input (wrong rank, sizes, hx) must raise nn.LSTM's "
-             "ValueError or RuntimeError, not be reshaped or accepted."),
+             "ValueError or RuntimeError (not another type, not a wrapper around it), not be "
+             "reshaped or accepted."),
     includes("unbatched", ("unbatched-is-batch-of-one",),
              "2-D (unbatched) input: it is one sequence (L, I) with 2-D hx, not L sequences "
              "of length 1."),
@@ -207,7 +209,8 @@ RULES: tuple[Rule, ...] = (
              "below (both directions)."),
     includes("batch-mixing", ("batch-independence", "batch-permutation"),
              "Batch elements are mixed, typically by reshaping hx instead of indexing it, or "
-             "by a statistic over the batch."),
+             "by a statistic over the batch (or over the whole call, as a dynamic "
+             "quantization scale from the min/max of every step and batch element)."),
     includes("state-carry", ("state-continuation", "cell-state-consistency"),
              "The recurrent state carried between steps and returned: with projections the "
              "recurrence must use W_hr h (not h[:P]), and (h_n, c_n) must be the last step's "
@@ -450,18 +453,25 @@ class Evidence:
     #: Whether every numeric failure of the whole implementation is a near miss (None:
     #: unknown): a near miss in one root cause beside far misses is no precision problem.
     everywhere_near: bool | None = None
-    #: The kinds of the errors (``error:raised:RuntimeError``, ``error:crash``, ...).
+    #: The kinds of the errors (``error:raised:RuntimeError``, ``error:crash``, ...), and
+    #: the first line of the first error's message.
     errors: set[str] = field(default_factory=set)
+    error_message: str | None = None
+    #: The invariants (checks) that failed.
+    invariants: set[str] = field(default_factory=set)
 
     def add(self, invariant_id: str, failure: dict) -> None:
         found = _mapping(failure.get("counterexample"))
         kind = failure.get("kind")
         self.statuses.add(failure.get("status"))
         self.names.add(invariant_id)
+        self.invariants.add(invariant_id)
         if failure.get("status") != Status.FAILED:
             self.other += 1
             if failure.get("status") == Status.ERROR and kind:
                 self.errors.add(kind)
+                if self.error_message is None and failure.get("message"):
+                    self.error_message = str(failure["message"]).splitlines()[0][:200]
             features = case_features(found.get("case"))
             self._features(features, failure)
             return
@@ -650,11 +660,18 @@ def _halves_swapped(ev: Evidence) -> str | None:
     return None
 
 
+#: Checks every case of which has what they test (a batch of 0): an error only there is
+#: that check's class, whatever condition the search found among the other features.
+CASE_DEFINED = frozenset({"empty-batch"})
+
+
 def _fails_under_feature(ev: Evidence) -> str | None:
     """Every failure an error (raised or crashed), only under a condition: a feature the
     implementation does not implement. Where such errors happened says nothing of their
-    cause, so this comes before every rule keyed on names."""
-    if not ev.errors or ev.statuses != {Status.ERROR} or not ev.condition:
+    cause, so this comes before every rule keyed on names, except for an error only in a
+    check whose every case has what it tests (``CASE_DEFINED``)."""
+    if not ev.errors or ev.statuses != {Status.ERROR} or not ev.condition \
+            or ev.invariants <= CASE_DEFINED:
         return None
     raised = sorted({kind.rsplit(":", 1)[-1] for kind in ev.errors
                      if kind.startswith("error:raised:") and kind.rsplit(":", 1)[-1]})
@@ -671,6 +688,28 @@ def _fails_under_feature(ev: Evidence) -> str | None:
             "draws it; the report then says what the rest does.")
 
 
+def _cannot_run_a_kind_of_call(ev: Evidence) -> str | None:
+    """The same exception in many checks, on every kind of case they tried: no feature of
+    a case separates it, so it is no one check's cause but a kind of call the implementation
+    cannot make (how the checks call it: the grad mode, train or eval, hx given or not)."""
+    if ev.statuses != {Status.ERROR} or ev.condition \
+            or len(ev.invariants) < CANNOT_RUN_CHECKS \
+            or not ev.errors or not all(k.startswith("error:raised:") for k in ev.errors):
+        return None
+    raised = ", ".join(sorted(k.rsplit(":", 1)[-1] for k in ev.errors))
+    return (f"A kind of call the implementation cannot run: it raises {raised} in "
+            f"{len(ev.invariants)} checks, on every kind of case they tried, so no feature "
+            "of the case (dtype, layers, directions, form, sizes) separates it. Look at how "
+            "those checks call it: the grad mode (an input that does not require grad while "
+            "the parameters do, no_grad), train or eval, hx given or not; the error reads: "
+            f"{ev.error_message or raised}")
+
+
+#: "One kind of call" needs the same error in this many checks (as a run's "cannot run its
+#: simplest case" does); in one or two it is those checks' own cause.
+CANNOT_RUN_CHECKS = 3
+
+
 def _initial_state_misread(ev: Evidence) -> str | None:
     """Wrong results exactly when the caller passes (h0, c0), from the first step on."""
     if ev.condition != ["initial_state"] or Status.FAILED not in ev.statuses \
@@ -685,6 +724,7 @@ def _initial_state_misread(ev: Evidence) -> str | None:
 #: Rules read before any other: the evidence says plainly what the names would not.
 EVIDENCE_FIRST: tuple[tuple[str, Callable[[Evidence], str | None]], ...] = (
     ("unsupported-feature", _fails_under_feature),
+    ("unsupported-feature", _cannot_run_a_kind_of_call),
 )
 
 #: Rules that read the evidence: (class id, the text or None). They come after the name

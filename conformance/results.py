@@ -305,8 +305,8 @@ def headline(entry: dict) -> str | None:
 
 
 #: "Cannot run its simplest case" needs this many checks to have run (one check failing
-#: says only that this check fails).
-CANNOT_RUN_CHECKS = 3
+#: says only that this check fails); the likely cause "a kind of call it cannot run" the same.
+CANNOT_RUN_CHECKS = hints.CANNOT_RUN_CHECKS
 
 
 class Collector:

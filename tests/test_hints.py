@@ -175,6 +175,54 @@ def test_errors_under_a_feature_name_the_feature_and_the_declaration():
         != "unsupported-feature"
 
 
+def _error(kind: str, message: str, features: list[str]) -> dict:
+    return {"status": "error", "kind": kind, "message": message,
+            "condition": {"features": features},
+            "counterexample": {"case": {**BIDI, "bidirectional": False}}}
+
+
+def test_one_error_in_many_checks_on_every_case_is_a_kind_of_call_not_a_check():
+    """torch.compile's TypeError on every float32 call whose input needs no grad: the same
+    error in many checks on every kind of case tried was named after one of those checks
+    (dropout-eval). No feature of a case separates it: it is a kind of call."""
+    from lstm_conformance.hints import evidence_of, likely_cause
+
+    typeerror = _error("error:raised:TypeError", "torch-compile(input) raised TypeError: "
+                       "expected Tensor() for op: mkldnn_rnn_layer", [])
+    checks = ("output-shapes", "dropout-eval", "stacked-layers")
+    likely = likely_cause(evidence_of([(i, typeerror) for i in checks], rebuild=False), ALL)
+    assert likely["id"] == "unsupported-feature"
+    assert "3 checks" in likely["text"] and "mkldnn_rnn_layer" in likely["text"]
+    # in two checks it is those checks' own business
+    two = likely_cause(evidence_of([(i, typeerror) for i in checks[:2]], rebuild=False), ALL)
+    assert (two or {}).get("id") != "unsupported-feature"
+
+
+def test_an_error_only_on_the_empty_batch_is_the_empty_batch_whatever_its_condition():
+    """Every case of empty-batch has a batch of 0, which the condition search cannot leave
+    out: a crash there "when float32" is the empty batch, not a float32 gap."""
+    from lstm_conformance.hints import evidence_of, likely_cause
+
+    crash = _error("error:crash", "the process crashed (SIGFPE)", ["float32"])
+    likely = likely_cause(evidence_of([("empty-batch", crash)], rebuild=False), ALL)
+    assert likely["id"] == "empty-batch"
+    # the same crash in another check as well is a float32 gap again
+    both = [("empty-batch", crash), ("matches-oracle", crash)]
+    assert likely_cause(evidence_of(both, rebuild=False), ALL)["id"] == "unsupported-feature"
+
+
+def test_a_wrong_exception_type_for_malformed_input_is_input_validation():
+    """A wrapper's exception where nn.LSTM raises ValueError (dynamo's Unsupported, the ONNX
+    exporter's TorchExportError) is an error of bad-input-raises with no check key."""
+    from lstm_conformance.hints import evidence_of, likely_cause
+
+    wrapped = _error("error:raised:torch._dynamo.exc.Unsupported", "1-D input: raised "
+                     "torch._dynamo.exc.Unsupported: Observed exception; nn.LSTM raises "
+                     "ValueError", [])
+    likely = likely_cause(evidence_of([("bad-input-raises", wrapped)], rebuild=False), ALL)
+    assert likely["id"] == "input-validation"
+
+
 def test_wrong_from_the_first_step_only_with_an_initial_state_is_the_initial_state():
     from lstm_conformance.hints import evidence_of, likely_cause
 
