@@ -58,3 +58,17 @@ def test_onnx_projection_is_refused_at_construction():
 
     with pytest.raises(NotImplementedError, match="drops the projection"):
         adapter_class("onnx-export")(input_size=3, hidden_size=5, proj_size=2)
+
+
+def test_onnx_training_with_dropout_one_is_refused_and_eval_runs():
+    """ONNX's Dropout ratio is in [0, 1): a training call with dropout=1.0 between layers
+    is refused (NotImplementedError, a case not applicable), not sent to ONNX Runtime."""
+    from conftest import adapter_class
+
+    adapter = adapter_class("onnx-export")(input_size=3, hidden_size=5, num_layers=2,
+                                           dropout=1.0)
+    x = torch.randn(2, 1, 3)
+    with pytest.raises(NotImplementedError, match=r"\[0, 1\)"):
+        adapter.train()(x)
+    output, _ = adapter.eval()(x)
+    assert output.shape == (2, 1, 5)
