@@ -19,8 +19,9 @@ as they appear in ``results.json``) is:
 
 Rules are data, tried in order; the first that fits gives the likely cause. An evidence
 rule (``EVIDENCE_FIRST``, ``EVIDENCE_RULES``) is a function of the evidence; the first
-ones read errors under a feature, before any name rule, since where an error happened
-says nothing of its cause. A name rule (``RULES``) is keyed
+ones read errors (under a feature: a feature not implemented; the same error in many
+checks on every case: a kind of call it cannot make), before any name rule, since where
+an error happened says nothing of its cause. A name rule (``RULES``) is keyed
 on invariant ids and check keys: an ``only`` rule fits when one of its names fails and
 nothing outside its group does (and something outside it was checked); an ``includes``
 rule whenever one of its names fails. Every rule is then held against the evidence: a rule
@@ -688,6 +689,11 @@ def _fails_under_feature(ev: Evidence) -> str | None:
             "draws it; the report then says what the rest does.")
 
 
+#: "One kind of call" needs the same error in this many checks (as a run's "cannot run its
+#: simplest case" does); in one or two it is those checks' own cause.
+CANNOT_RUN_CHECKS = 3
+
+
 def _cannot_run_a_kind_of_call(ev: Evidence) -> str | None:
     """The same exception in many checks, on every kind of case they tried: no feature of
     a case separates it, so it is no one check's cause but a kind of call the implementation
@@ -703,11 +709,6 @@ def _cannot_run_a_kind_of_call(ev: Evidence) -> str | None:
             "those checks call it: the grad mode (an input that does not require grad while "
             "the parameters do, no_grad), train or eval, hx given or not; the error reads: "
             f"{ev.error_message or raised}")
-
-
-#: "One kind of call" needs the same error in this many checks (as a run's "cannot run its
-#: simplest case" does); in one or two it is those checks' own cause.
-CANNOT_RUN_CHECKS = 3
 
 
 def _initial_state_misread(ev: Evidence) -> str | None:
