@@ -103,17 +103,16 @@ REAL_CAUSES: dict[str, dict[str | None, str]] = {
                      "re-exports": "parameter-identity"},
     # the same file: a TypeError on every float32 call whose input needs no grad, SIGFPE
     # on an empty batch and dynamo's Unsupported for nn.LSTM's ValueError; the exporter's
-    # wrapped ValueError, ONNX's Dropout ratio range, ONNX Runtime's abort on an empty
-    # batch, and the adapter's eager twin (first match wins: the empty batch's reason
-    # names mkldnn_rnn_layer too)
+    # wrapped ValueError, ONNX Runtime's abort on an empty batch, and the adapter's eager
+    # twin (first match wins: the empty batch's reason names mkldnn_rnn_layer too)
     "torch-compile": {"SIGFPE": "empty-batch", "Unsupported": "input-validation",
                       "mkldnn_rnn_layer": "unsupported-feature"},
     # examples/quantized-lstm/tests/test_structural.py: the activation scale comes from the
     # min/max of the whole call's input (all steps, all batch elements), so one element
     # moves the rounding of every other; added after the rules of 2026-12-03, not tuned on
     "dynamic-int8": {None: "batch-mixing"},
-    "onnx-export": {"TorchExportError": "input-validation", "[0, 1)": "unsupported-feature",
-                    "SIGABRT": "empty-batch", "nn.Parameter": "parameter-identity"},
+    "onnx-export": {"TorchExportError": "input-validation", "SIGABRT": "empty-batch",
+                    "nn.Parameter": "parameter-identity"},
 }
 
 
