@@ -1,6 +1,7 @@
 """tools/ecosystem.py: the table is made from results.json files, one row per adapter."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -64,6 +65,33 @@ def test_a_row_run_with_an_older_specification_names_what_changed(tmp_path):
     assert f"~{results['invariants'][0]['id']}" in row and f"+{dropped['id']}" in row
 
 
+def _adapter_entry(results: dict) -> dict:
+    return next(e for e in results["implementations"].values()
+                if e.get("distribution") != "lstm-conformance")
+
+
+def test_a_requirement_it_meets_leaves_a_row_current(tmp_path):
+    """A run made before an invariant gained a requirement the implementation supports:
+    the check applied then as it does now, so the row is current for it and says why."""
+    results = _with_current_specification()
+    _adapter_entry(results)["unsupported"] = ["packed"]
+    results["invariants"][0]["requires"] = ["multi_layer"]  # the run's: one more than now
+    row = _adapter_row(_table(tmp_path, results))
+    assert "older specification" not in row
+    assert (f"current for this implementation: since, only the requirements of "
+            f"`{results['invariants'][0]['id']}` changed") in row
+
+
+def test_a_requirement_it_declares_unsupported_makes_a_row_older(tmp_path):
+    """The same change in a capability the implementation declares unsupported decides
+    whether the check applies to it: the row is older."""
+    results = _with_current_specification()
+    _adapter_entry(results)["unsupported"] = ["multi_layer"]
+    results["invariants"][0]["requires"] = ["multi_layer"]
+    row = _adapter_row(_table(tmp_path, results))
+    assert "**older specification**" in row and f"~{results['invariants'][0]['id']}" in row
+
+
 def test_one_reason_is_stated_once_per_row(tmp_path):
     results = _with_current_specification()
     entry = next(e for e in results["implementations"].values()
@@ -86,11 +114,21 @@ def test_every_row_of_the_committed_table_was_run_with_the_current_specification
         import ecosystem
     finally:
         sys.path.pop(0)
-    current = ecosystem.fingerprint(ecosystem.current_specification())
+    described = {d["id"]: d for d in ecosystem.current_invariants()}
+    current = ecosystem.fingerprint(ecosystem.specification(list(described.values())))
     table = (ROOT / "docs" / "ECOSYSTEM.md").read_text().splitlines()
     rows = [line for line in table if line.startswith("| `")]
     assert rows
     stale = [line.split("|")[1].strip() for line in rows
-             if f"spec {current}" not in line and "**older specification**" not in line]
+             if f"spec {current}" not in line and "**older specification**" not in line
+             and ecosystem.CURRENT_FOR_IT not in line]
     assert not stale, (f"run with another specification than the current {current}, "
                        f"without saying so: {stale}")
+    for line in rows:  # "current for it": what can be checked without the run's own spec
+        if ecosystem.CURRENT_FOR_IT in line:
+            named = re.findall(r"`([a-z0-9-]+)`", line.split(ecosystem.CURRENT_FOR_IT)[1])
+            declared = re.search(r"\(declares no ([^)]*)\)", line)
+            gaps = set(declared.group(1).split(", ")) if declared else set()
+            assert named, line
+            for invariant in named:
+                assert not set(described[invariant]["requires"]) & gaps, (invariant, line)

@@ -8,7 +8,9 @@ reason once, after the invariants it explains), those not applicable (with why),
 date, profile and suite version of the run, with the fingerprint of the specification it
 ran (its invariants' ids, titles, statements, expressions and requirements). A row whose
 fingerprint is not the current specification's says so, with the invariants that changed
-since; ``tests/test_ecosystem.py`` fails when a row that claims to be current is not.
+since, unless all that changed is requirements in capabilities the implementation does not
+declare unsupported (which cannot move its results: the row says it is current for it);
+``tests/test_ecosystem.py`` fails when a row that claims to be current is not.
 Do not edit the output by hand; run::
 
     python tools/ecosystem.py --reports reports --out docs/ECOSYSTEM.md
@@ -27,6 +29,7 @@ BAD = ("failed", "error")
 #: the seeded defects, not what an implementation is checked against).
 SPEC_FIELDS = ("id", "title", "statement", "expression", "requires")
 CURRENT, STALE = "current specification", "older specification"
+CURRENT_FOR_IT = "current for this implementation"
 
 
 def _first_line(text: str | None, limit: int = 160) -> str:
@@ -47,11 +50,17 @@ def fingerprint(spec: dict[str, str]) -> str:
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def current_specification() -> dict[str, str]:
-    """The specification of the suite installed here (imports ``spec``: torch, hypothesis)."""
+def current_invariants() -> list[dict]:
+    """The invariants of the suite installed here, described (imports ``spec``: torch,
+    hypothesis)."""
     from lstm_conformance.spec.invariants import INVARIANTS
 
-    return specification([inv.describe() for inv in INVARIANTS])
+    return [inv.describe() for inv in INVARIANTS]
+
+
+def current_specification() -> dict[str, str]:
+    """The specification of the suite installed here."""
+    return specification(current_invariants())
 
 
 def changes(ran: dict[str, str], current: dict[str, str]) -> list[str]:
@@ -62,7 +71,28 @@ def changes(ran: dict[str, str], current: dict[str, str]) -> list[str]:
     return out
 
 
-def rows(reports: Path, current: dict[str, str]) -> list[dict]:
+def requirements_only(change: str, ran: list[dict], current: list[dict],
+                      unsupported: list[str]) -> bool:
+    """Whether ``change`` (``~id``) changed only the invariant's ``requires``, and only in
+    capabilities the implementation does not declare unsupported. Such a change cannot move
+    its result: a requirement decides only whether the check applies (the runner's
+    ``invariant.missing``), and one the implementation supports, added or removed, applies
+    it as before."""
+    if not change.startswith("~"):
+        return False
+    before = next(d for d in ran if d["id"] == change[1:])
+    now = next(d for d in current if d["id"] == change[1:])
+    others = [f for f in SPEC_FIELDS if f != "requires"]
+    if any(before.get(f) != now.get(f) for f in others):
+        return False
+    moved = set(before.get("requires") or []) ^ set(now.get("requires") or [])
+    return not moved & set(unsupported)
+
+
+def rows(reports: Path, described: list[dict]) -> list[dict]:
+    """One row per adapter implementation in the ``results.json`` files under ``reports``;
+    ``described`` is the current specification (``Invariant.describe()`` of each)."""
+    current = specification(described)
     found = []
     for path in sorted(reports.glob("*/results.json")):
         results = json.loads(path.read_text())
@@ -72,6 +102,10 @@ def rows(reports: Path, current: dict[str, str]) -> list[dict]:
             if entry.get("distribution") == OWN_DISTRIBUTION:
                 continue
             outcomes = entry.get("results") or {}
+            unsupported = entry.get("unsupported") or []
+            changed = changes(ran, current)
+            moot = [c for c in changed if requirements_only(c, results["invariants"],
+                                                             described, unsupported)]
             found.append({
                 "name": name, "source": path.parent.name,
                 "framework": entry.get("framework") or entry.get("distribution") or "?",
@@ -83,10 +117,11 @@ def rows(reports: Path, current: dict[str, str]) -> list[dict]:
                 "fixed": [i for i, r in outcomes.items()
                           if r["status"] == "unexpectedly_passed"],
                 "gaps": {i: r for i, r in outcomes.items() if r["status"] == "not_applicable"},
-                "unsupported": entry.get("unsupported") or [],
+                "unsupported": unsupported,
                 "profile": run.get("profile"), "date": (run.get("started") or "")[:10],
                 "suite": (run.get("versions") or {}).get("lstm_conformance"),
-                "spec": fingerprint(ran), "changes": changes(ran, current),
+                "spec": fingerprint(ran), "moot": [c[1:] for c in moot],
+                "changes": [c for c in changed if c not in moot],
             })
     return found
 
@@ -102,13 +137,18 @@ def grouped(reasons: dict[str, str]) -> str:
 
 def run_cell(row: dict) -> str:
     cell = f"{row['date']}, {row['profile']} profile, suite {row['suite']}, spec {row['spec']}"
+    if not row["changes"] and row["moot"]:
+        ids = ", ".join(f"`{i}`" for i in row["moot"])
+        return (f"{cell} ({CURRENT_FOR_IT}: since, only the requirements of {ids} changed, in "
+                "capabilities it does not declare unsupported)")
     if not row["changes"]:
         return f"{cell} ({CURRENT})"
     shown = ", ".join(row["changes"][:6]) + (" …" if len(row["changes"]) > 6 else "")
     return f"{cell} (**{STALE}**: {shown} since)"
 
 
-def markdown(found: list[dict], current: dict[str, str]) -> str:
+def markdown(found: list[dict], described: list[dict]) -> str:
+    current = specification(described)
     frameworks = sorted({row["framework"].split(" ")[0] for row in found})
     lines = [
         "# The LSTM ecosystem, checked",
@@ -120,7 +160,9 @@ def markdown(found: list[dict], current: dict[str, str]) -> str:
         "",
         f"{len(found)} implementations from {len(frameworks)} frameworks. The current "
         f"specification is `{fingerprint(current)}` ({len(current)} invariants); a row run "
-        f"with another says so in its last column (+ added, - removed, ~ changed since).",
+        f"with another says so in its last column (+ added, - removed, ~ changed since), "
+        f"or that it is {CURRENT_FOR_IT} when only requirements changed, in capabilities "
+        f"it does not declare unsupported.",
         "",
         "| implementation | framework | verdict | level | fails | known failures (upstream) "
         "| not applicable | run |",
@@ -149,8 +191,8 @@ def main() -> None:
     parser.add_argument("--reports", type=Path, default=Path("reports"))
     parser.add_argument("--out", type=Path, default=None, help="default: print")
     args = parser.parse_args()
-    current = current_specification()
-    text = markdown(rows(args.reports, current), current)
+    described = current_invariants()
+    text = markdown(rows(args.reports, described), described)
     if args.out is None:
         print(text, end="")
     else:
