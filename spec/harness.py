@@ -10,7 +10,10 @@ directly: they call ``Subject.run``, which
 * calls it with the input in the case's form: seq-first or batch-first 3-D, unbatched
   2-D, or a ``PackedSequence``; with ``hx`` or without; the tensors in the case's memory
   layout (``as_layout``: a transpose, a slice of wider features, every other step), and
-  in the case's autograd mode (``torch.no_grad()``, ``torch.inference_mode()``);
+  in the case's autograd mode (``torch.no_grad()``, ``torch.inference_mode()``); to an
+  implementation that declares ``strided`` or ``autograd`` unsupported, every tensor is
+  passed dense and detached (``Subject.as_declared``), whatever slice or earlier result a
+  check hands it;
 * checks that what came back is an LSTM result (``(output, (h_n, c_n))`` of tensors, of
   the right shapes, finite) and returns it in canonical seq-first layout.
 
@@ -283,10 +286,10 @@ class Subject:
         (default: the subject's), in ``form`` and the case's layout."""
         config = case.config
         device = self.device if device is None else torch.device(device)
-        x = to_device(case.x if x is None else x, device)
+        x = self.as_declared(to_device(case.x if x is None else x, device))
         hx = case.hx if hx is FROM_CASE else hx
         if hx is not None:
-            hx = tuple(to_device(s, device) for s in hx)
+            hx = tuple(self.as_declared(to_device(s, device)) for s in hx)
         form = form or case.form
         lengths = case.lengths if lengths is FROM_CASE else lengths
         L, N = x.shape[0], x.shape[1]
@@ -309,7 +312,23 @@ class Subject:
             state = hx
         else:
             raise ValueError(f"unknown form {form!r}")
+        inp = self.as_declared(inp) if isinstance(inp, torch.Tensor) else inp
+        state = None if state is None else tuple(self.as_declared(s) for s in state)
         return (inp,) if state is None else (inp, state)
+
+    def as_declared(self, t: torch.Tensor) -> torch.Tensor:
+        """``t`` as an implementation may receive it, given what it declares unsupported:
+        dense (``strided``) and outside autograd (``autograd``), with the same values.
+
+        Checks pass slices of their case's tensors (one batch row, a time step) and the
+        results of earlier calls; a declaration is kept here, where every call's tensors
+        pass, rather than in each check.
+        """
+        if "autograd" in self.unsupported and t.requires_grad:
+            t = t.detach()
+        if "strided" in self.unsupported and not t.is_contiguous():
+            t = t.contiguous()
+        return t
 
     @staticmethod
     def _in_layout(layout: Layout, inp: torch.Tensor, state):

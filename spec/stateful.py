@@ -8,7 +8,8 @@ shape or mode, a session built once). Bugs that live across calls show only ther
 ``lifecycle_machine(subject)`` makes a ``RuleBasedStateMachine`` in which one module of
 the implementation and one ``torch.nn.LSTM`` live through a drawn sequence of operations:
 calls of varying sequence length, batch size and input form, with and without
-``(h0, c0)``, under ``no_grad`` or ``inference_mode`` or with grad and a backward pass;
+``(h0, c0)``, under ``no_grad`` or ``inference_mode`` (with grad where ``no_grad`` is
+declared unsupported) or with grad and a backward pass;
 ``train()`` / ``eval()``; new weights through ``load_state_dict``; backward
 passes and optimizer steps on the parameters (for modules whose ``named_parameters()``
 use nn.LSTM's names); ``.to(float64)`` and back. After every call their answers must
@@ -151,10 +152,14 @@ def lifecycle_machine(subject: Subject) -> type[RuleBasedStateMachine]:
             dropout_acts = (self.ref.training and self.config.dropout > 0
                             and self.config.num_layers > 1)
             backward = backward and not dropout_acts
-            without_grad = "inference_mode" if inference else "no_grad"
+            # A call without backward() runs without grad, unless the implementation
+            # declares no_grad unsupported: then it gets grad, and no backward pass.
+            grad = backward or "no_grad" not in supported
+            how = ("then backward()" if backward else "with grad" if grad
+                   else "inference_mode" if inference else "no_grad")
             what = (f"call({form}, seq_len={seq_len}, batch={batch}, hx={with_state}, {mode}"
-                    f"{', then backward()' if backward else ', ' + without_grad})")
-            with torch.enable_grad() if backward else \
+                    f", {how})")
+            with torch.enable_grad() if grad else \
                     torch.inference_mode() if inference else torch.no_grad():
                 try:
                     got = self._guard(lambda: subject.call(self.module, case,
@@ -374,7 +379,9 @@ def program_features(program: list) -> frozenset[str]:
             used |= {form} if form in ("unbatched", "packed") else set()
             used |= {"initial_state"} if arguments.get("with_state") else set()
             used |= {"autograd"} if arguments.get("backward") else set()
-            used |= {"no_grad"} if arguments.get("inference") else set()
+            # a call without backward() runs under no_grad or inference_mode (where
+            # no_grad is supported; leaving it out runs it with grad)
+            used |= {"no_grad"} if not arguments.get("backward") else set()
             if training and config.dropout > 0 and config.num_layers > 1:
                 used.add("dropout")
     return frozenset(used)

@@ -55,8 +55,10 @@ def capabilities_used(module: nn.LSTM, input, hx) -> set[str]:
     return used
 
 
-def leaks(capability: str, profile: str, seed: int) -> dict[str, int]:
-    """Check id -> how many calls used ``capability`` although it was declared unsupported."""
+def uses_by_check(unsupported: frozenset[str], profile: str,
+                  seed: int) -> dict[str, list[set[str]]]:
+    """Check id -> what each call of an ``nn.LSTM`` declaring ``unsupported`` received, over
+    every invariant of ``profile`` at ``seed`` (no condition search)."""
     from hypothesis import settings
 
     from lstm_conformance.profiles import invariants_for, profile_settings
@@ -66,22 +68,29 @@ def leaks(capability: str, profile: str, seed: int) -> dict[str, int]:
     calls: list[set[str]] = []
 
     class Declares(nn.LSTM):
-        lstm_conformance_unsupported = frozenset({capability})
+        lstm_conformance_unsupported = unsupported
 
         def forward(self, input, hx=None):
             calls.append(capabilities_used(self, input, hx))
             return super().forward(input, hx)
 
-    found = {}
+    uses = {}
+    name = "declares-no-" + "-".join(sorted(unsupported)) if unsupported else "declares-nothing"
     for invariant in invariants_for(profile):
         calls.clear()
-        subject = Subject(f"declares-no-{capability}", Declares,
-                          Declares.lstm_conformance_unsupported)
-        run_check(subject, invariant,
+        run_check(Subject(name, Declares, unsupported), invariant,
                   settings(profile_settings(profile), database=None), seed, explore=False)
+        uses[invariant.id] = list(calls)
+    return uses
+
+
+def leaks(capability: str, profile: str, seed: int) -> dict[str, int]:
+    """Check id -> how many calls used ``capability`` although it was declared unsupported."""
+    found = {}
+    for check, calls in uses_by_check(frozenset({capability}), profile, seed).items():
         hits = sum(capability in used for used in calls)
         if hits:
-            found[invariant.id] = hits
+            found[check] = hits
     return found
 
 

@@ -303,8 +303,11 @@ def test_a_programs_features_are_what_its_module_and_calls_used():
                ["call", {"seq_len": 3, "batch": 2, "form": "packed", "with_state": True,
                          "backward": False, "seed": 2, "inference": False}],
                ["to_dtype", {"dtype": "float64"}]]
+    # the call has no backward(): it runs under no_grad (inference_mode when drawn)
     assert program_features(program) == {"float32", "float64", "multi_layer", "no_bias",
-                                         "packed", "initial_state", "dropout"}
+                                         "packed", "initial_state", "dropout", "no_grad"}
+    program[1][1]["backward"] = True
+    assert "no_grad" not in program_features(program)
 
 
 class _RefusesSinglePrecision(nn.LSTM):

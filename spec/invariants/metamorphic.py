@@ -123,6 +123,8 @@ def causality(subject: Subject, case: Case, k: int) -> None:
     "the whole sequence and its h_n, c_n (unidirectional, with or without projection).",
     expression="o1, s1 = lstm(x[:k], hx); o2, s2 = lstm(x[k:], s1): cat(o1, o2) == o, "
     "s2 == (h_n, c_n)",
+    # the second call starts from the first's (h_n, c_n): an initial state, always
+    requires=("initial_state",),
     cases=dict(bidirectional=False, min_seq_len=2, forms=(Form.BATCHED, Form.UNBATCHED)),
     extra=lambda case: st.integers(1, case.seq_len - 1),
     catches=("projection: the recurrence uses h[:P] instead of W_hr h",
