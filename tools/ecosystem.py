@@ -97,15 +97,16 @@ def rows(reports: Path, described: list[dict]) -> list[dict]:
     for path in sorted(reports.glob("*/results.json")):
         results = json.loads(path.read_text())
         run = results["run"]
-        ran = specification(results.get("invariants") or [])
+        described_then = results.get("invariants") or []
+        ran = specification(described_then)
         for name, entry in results["implementations"].items():
             if entry.get("distribution") == OWN_DISTRIBUTION:
                 continue
             outcomes = entry.get("results") or {}
             unsupported = entry.get("unsupported") or []
             changed = changes(ran, current)
-            moot = [c for c in changed if requirements_only(c, results["invariants"],
-                                                             described, unsupported)]
+            moot = [c for c in changed if requirements_only(c, described_then, described,
+                                                             unsupported)]
             found.append({
                 "name": name, "source": path.parent.name,
                 "framework": entry.get("framework") or entry.get("distribution") or "?",
