@@ -312,8 +312,6 @@ class Subject:
             state = hx
         else:
             raise ValueError(f"unknown form {form!r}")
-        inp = self.as_declared(inp) if isinstance(inp, torch.Tensor) else inp
-        state = None if state is None else tuple(self.as_declared(s) for s in state)
         return (inp,) if state is None else (inp, state)
 
     def as_declared(self, t: torch.Tensor) -> torch.Tensor:

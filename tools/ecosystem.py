@@ -58,11 +58,6 @@ def current_invariants() -> list[dict]:
     return [inv.describe() for inv in INVARIANTS]
 
 
-def current_specification() -> dict[str, str]:
-    """The specification of the suite installed here."""
-    return specification(current_invariants())
-
-
 def changes(ran: dict[str, str], current: dict[str, str]) -> list[str]:
     """What differs between the specification a run used and the current one."""
     out = [f"+{i}" for i in current if i not in ran]
@@ -99,12 +94,12 @@ def rows(reports: Path, described: list[dict]) -> list[dict]:
         run = results["run"]
         described_then = results.get("invariants") or []
         ran = specification(described_then)
+        changed = changes(ran, current)
         for name, entry in results["implementations"].items():
             if entry.get("distribution") == OWN_DISTRIBUTION:
                 continue
             outcomes = entry.get("results") or {}
             unsupported = entry.get("unsupported") or []
-            changed = changes(ran, current)
             moot = [c for c in changed if requirements_only(c, described_then, described,
                                                              unsupported)]
             found.append({

@@ -2,9 +2,10 @@
 
 Draws ``gradients-at-scale``'s own cases (float32; sizes past block boundaries, packed or
 batched, with an initial state), takes nn.LSTM's gradients of the checks' random linear
-loss and the float64 oracle's, and prints the largest |diff| / allowed for the gradients of
-layer 0's input weights (``weight_ih_l0``, ``_reverse``) and for all the others, split by
-the input's largest |x| (above 10: saturating input). The figures back
+loss and the float64 oracle's as the checks do (``gradients_and_oracle``), and prints the
+largest |diff| / allowed for the gradients of layer 0's input weights (``weight_ih_l0``,
+``_reverse``) and for all the others, split by the input's largest |x| (above 10:
+saturating input). The figures back
 docs/TOLERANCES.md, "Gradients of the input weights"::
 
     python tools/measure_gradient_tolerance.py --examples 1000 --seed 2
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 
-import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import seed as hypothesis_seed
 from torch import nn
@@ -27,30 +27,9 @@ from lstm_conformance.spec import tolerance
 from lstm_conformance.spec.capabilities import FEATURES
 from lstm_conformance.spec.harness import Subject
 from lstm_conformance.spec.invariants import by_id
-from lstm_conformance.spec.invariants.side_effects import loss_weights
-from lstm_conformance.spec.oracle import lstm_forward
+from lstm_conformance.spec.invariants.side_effects import gradients_and_oracle
 
 SATURATING = 10.0  # an input whose largest |x| is above this is a saturating one
-
-
-def gradients(subject: Subject, case, names: list[str]) -> tuple[list, list]:
-    """nn.LSTM's gradients and the float64 oracle's, of the checks' linear loss, with
-    respect to the input, h0, c0 and each weight in ``names``."""
-    module = subject.module_for(case)
-    params = dict(module.named_parameters())
-    x = case.x.clone().requires_grad_(True)
-    hx = tuple(s.clone().requires_grad_(True) for s in case.hx)
-    r = subject.call(module, case, x=x, hx=hx)
-    R = loss_weights([t.shape for t in r.triple], case.weight_seed)
-    got = torch.autograd.grad(sum((t.double() * w).sum() for t, w in zip(r.triple, R, strict=True)),
-                              [x, *hx, *(params[n] for n in names)])
-    ref_w = {n: w.detach().double().requires_grad_(True) for n, w in case.weights.items()}
-    ref_x = case.x.detach().double().requires_grad_(True)
-    ref_hx = tuple(s.detach().double().requires_grad_(True) for s in case.hx)
-    ref = lstm_forward(case.config, ref_w, ref_x, ref_hx, case.lengths)
-    expected = torch.autograd.grad(sum((t * w).sum() for t, w in zip(ref, R, strict=True)),
-                                   [ref_x, *ref_hx, *(ref_w[n] for n in names)])
-    return got, expected
 
 
 def main() -> None:
@@ -70,11 +49,9 @@ def main() -> None:
     @given(invariant.strategy(supported))
     def measure(drawn) -> None:
         case = drawn[0] if isinstance(drawn, tuple) else drawn
-        names = list(case.weights)
-        got, expected = gradients(subject, case, names)
         within = tolerance.gradient(case.dtype, case.magnitude, case.seq_len)
         input_max = float(case.x.abs().max())
-        for name, g, e in zip(["input", "h0", "c0", *names], got, expected, strict=True):
+        for name, g, e in gradients_and_oracle(subject, case):
             input_weights = name.startswith("weight_ih_l0")
             allowed = within if args.unscaled or not input_weights \
                 else tolerance.input_weight_gradient(within, input_max)

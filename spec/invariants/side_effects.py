@@ -46,8 +46,23 @@ def gradients(subject: Subject, case: Case) -> None:
 
 def compare_gradients(subject: Subject, case: Case, *, check: str,
                       forward_check: str | None = None) -> None:
-    """The gradients of one call of ``subject`` on ``case`` against the float64 oracle's:
-    input, h0, c0 and every parameter under nn.LSTM's names that requires grad. With
+    """The gradients of one call of ``subject`` on ``case`` against the float64 oracle's
+    (``gradients_and_oracle``), within the gradient tolerance; layer 0's input weights
+    within the one that grows with the input's largest |x|."""
+    within = tolerance.gradient(case.dtype, case.magnitude, case.seq_len)
+    input_max = float(case.x.abs().max()) if case.x.numel() else 0.0
+    of_input_weights = tolerance.input_weight_gradient(within, input_max)
+    for name, g, e in gradients_and_oracle(subject, case, forward_check=forward_check):
+        assert_close(g, e, f"d loss / d {name} vs the float64 reference",
+                     of_input_weights if name.startswith("weight_ih_l0") else within,
+                     check=check)
+
+
+def gradients_and_oracle(subject: Subject, case: Case, *, forward_check: str | None = None
+                         ) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
+    """``(name, got, expected)`` for the gradients of one call of ``subject`` on ``case``
+    and the float64 oracle's, of a random linear loss: input, h0, c0 and every parameter
+    under nn.LSTM's names that requires grad (zeros where a gradient is unused). With
     ``forward_check``, the results themselves are compared first (under that key), so that
     a wrong forward pass does not read as a wrong backward one."""
     module = subject.module_for(case)
@@ -86,15 +101,9 @@ def compare_gradients(subject: Subject, case: Case, *, check: str,
     expected = torch.autograd.grad(ref_loss, [ref_x, *ref_hx, *(ref_w[n] for n in named)],
                                    allow_unused=True)
     names = ["input", "h0", "c0", *named]
-    within = tolerance.gradient(case.dtype, case.magnitude, case.seq_len)
-    input_max = float(case.x.abs().max()) if case.x.numel() else 0.0
-    of_input_weights = tolerance.input_weight_gradient(within, input_max)
-    for name, g, e, t in zip(names, got, expected, wanted, strict=True):
-        g = torch.zeros_like(t) if g is None else g
-        e = torch.zeros_like(t, dtype=torch.float64) if e is None else e
-        assert_close(g, e, f"d loss / d {name} vs the float64 reference",
-                     of_input_weights if name.startswith("weight_ih_l0") else within,
-                     check=check)
+    return [(name, torch.zeros_like(t) if g is None else g,
+             torch.zeros_like(t, dtype=torch.float64) if e is None else e)
+            for name, g, e, t in zip(names, got, expected, wanted, strict=True)]
 
 
 @invariant(
