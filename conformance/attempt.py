@@ -35,6 +35,7 @@ from lstm_conformance.spec.errors import (
 )
 from lstm_conformance.spec.harness import Subject
 from lstm_conformance.spec.invariants import Invariant
+from lstm_conformance.spec.stateful import program_features
 from lstm_conformance.spec.strategies import Draws, dtype_cases
 from lstm_conformance.spec.vocabulary import Status
 
@@ -49,7 +50,12 @@ class Found:
 
     @property
     def features(self) -> frozenset[str]:
-        return self.case.features() if self.case is not None else frozenset()
+        """What the failing case exercises: its features, or a state machine's program's
+        (the search for a condition leaves each out in turn)."""
+        if self.case is not None:
+            return self.case.features()
+        program = (self.failure.counterexample or {}).get("program")
+        return program_features(program) if program else frozenset()
 
 
 @dataclass

@@ -89,15 +89,39 @@ def _passes_in_another_dtype(subject: Subject, invariant: Invariant, failing_cas
     return True
 
 
+def _passes_without_own_state(subject: Subject, invariant: Invariant, failing_case,
+                              on_case: OnCase | None = None) -> bool:
+    """Whether the shrunk case, which has no (h0, c0), passes when the check may not pass
+    one of its own either (packed-per-sequence runs every case with a state as well): then
+    that state is part of what triggers the failure, though the case does not show it. A
+    deterministic replay, as for the dtype."""
+    case, extra = failing_case
+    if case.hx is not None or "initial_state" in subject.unsupported \
+            or "initial_state" in invariant.requires:
+        return False
+    if on_case is not None:
+        on_case(case.describe(), extra)
+    try:
+        invariant.check(subject.restricted(frozenset({"initial_state"})), case,
+                        *(() if extra is None else (extra,)))
+    except Exception:
+        return False
+    return True
+
+
 def _condition(subject: Subject, invariant: Invariant, settings: Settings, seed: int | None,
                digest: str, failing: frozenset[str], which: str,
                failing_case, on_case: OnCase | None = None) -> frozenset[str]:
     """The features of a failing case without which this failure (its ``identity``) goes away:
     the check passes, or fails only in another way (another bug). Together they are what
     triggers the failure. Each non-dtype feature is left out in turn for a fresh search;
-    the dtype is tested by replaying the shrunk case in the other dtypes."""
+    the dtype is tested by replaying the shrunk case in the other dtypes, and so is an
+    initial state the check passes of its own (``_passes_without_own_state``)."""
     probe = without_shrinking(settings)
     needed = set()
+    if failing_case is not None and _passes_without_own_state(subject, invariant,
+                                                              failing_case, on_case):
+        needed.add("initial_state")
     dtypes = {"float32", "float64", "float16", "bfloat16"}
     if failing_case is not None and _passes_in_another_dtype(subject, invariant, failing_case,
                                                              on_case):
