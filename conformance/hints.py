@@ -458,6 +458,9 @@ class Evidence:
     #: the first line of the first error's message.
     errors: set[str] = field(default_factory=set)
     error_message: str | None = None
+    #: The features every error's condition has (errors "on every kind of case tried" say
+    #: nothing of where they happen and are left out); None when no error has one.
+    error_condition: set[str] | None = None
     #: The invariants (checks) that failed.
     invariants: set[str] = field(default_factory=set)
 
@@ -467,6 +470,10 @@ class Evidence:
         self.statuses.add(failure.get("status"))
         self.names.add(invariant_id)
         self.invariants.add(invariant_id)
+        condition = _mapping(failure.get("condition")).get("features")
+        if condition and (failure.get("status") == Status.ERROR or found.get("raised")):
+            self.error_condition = set(condition) if self.error_condition is None \
+                else self.error_condition & set(condition)
         if failure.get("status") != Status.FAILED:
             self.other += 1
             if failure.get("status") == Status.ERROR and kind:
@@ -721,6 +728,15 @@ def _initial_state_misread(ev: Evidence) -> str | None:
     if ev.condition != ["initial_state"] or Status.FAILED not in ev.statuses \
             or "output" not in ev.wrong or 0 not in ev.steps.get("output", ()):
         return None
+    if ev.error_condition and "proj_size" in ev.error_condition:
+        # with projections h0 has proj_size features and c0 hidden_size: the one case where
+        # taking one for the other breaks a shape instead of giving wrong values
+        return ("The initial state: h0 and c0 are most likely swapped, c0 read where h0 "
+                "belongs (hx unpacked as (c0, h0), or passed on in the wrong order). The "
+                "results are wrong from the first time step whenever an explicit (h0, c0) is "
+                "given, and with proj_size > 0, where h0 has proj_size features and c0 "
+                f"hidden_size, it raises {', '.join(ev.raised) or 'an error'} instead: "
+                f"{ev.error_message or ''}")
     return ("The initial state: the (h0, c0) a caller passes is ignored or misread (zeros "
             "used instead, h0 and c0 swapped, the rows of another layer or direction, or "
             "batch_first applied to it). The results are wrong from the first time step, and "

@@ -177,8 +177,7 @@ def failure_from(exc: BaseException, case, excluded: frozenset[str]) -> Failure:
         detail = first.detail
     else:
         status, detail = Status.ERROR, {}
-        kind = (f"error:{first.kind}:{first.exception or ''}"
-                if isinstance(first, ImplementationError)
+        kind = (first.key if isinstance(first, ImplementationError)
                 else f"error:{qualified_name(type(first))}")
     message = str(first)
     if isinstance(exc, Flaky):

@@ -136,12 +136,18 @@ def _signature(failure: dict) -> tuple | None:
 def _error_key(failure: dict) -> tuple | None:
     """An error's kind and the words of its message's first line, all of them (numbers and
     the case a crash was running left out): two errors whose long messages differ only
-    at the end are two errors."""
+    at the end are two errors. A check that fails because the implementation raised where
+    nn.LSTM answers (an empty batch) keeps that error (``counterexample["raised"]``): the
+    same error as in other checks."""
+    kind, message = failure.get("kind"), failure.get("message")
     if failure.get("status") != Status.ERROR:
-        return None
-    first = str(failure.get("message") or "").splitlines()[0] if failure.get("message") else ""
+        raised = _mapping(_mapping(failure.get("counterexample")).get("raised"))
+        if not raised.get("kind"):
+            return None
+        kind, message = raised["kind"], raised.get("message")
+    first = str(message).splitlines()[0] if message else ""
     first = re.sub(r" \(while running [^()]*\)$", "", first)
-    return failure.get("kind"), re.sub(r"[0-9.e+-]+", "#", first)
+    return kind, re.sub(r"[0-9.e+-]+", "#", first)
 
 
 def describe_condition(features: frozenset[str]) -> str:
@@ -155,6 +161,11 @@ def describe_condition(features: frozenset[str]) -> str:
 #: that needs one fails only with it, whatever condition its search found.
 CASE_FEATURES = frozenset({"multi_layer", "bidirectional", "proj_size", "batch_first",
                            "unbatched", "packed", "dropout", "no_bias"})
+#: Capabilities a check may require to make its calls, not to draw its cases:
+#: state-continuation, hx-none-is-zeros, input validation and the gradient checks always
+#: pass an (h0, c0). Their search cannot leave it out, so the conditions they find neither
+#: hold it nor exclude it: such a failure may be one with others that need it.
+CALL_FEATURES = frozenset({"initial_state"})
 
 
 def _condition(invariant_id: str, failure: dict) -> frozenset[str] | None:
@@ -164,19 +175,31 @@ def _condition(invariant_id: str, failure: dict) -> frozenset[str] | None:
     condition = failure.get("condition")
     if not isinstance(condition, dict) or condition.get("features") is None:
         return None
+    return frozenset(condition["features"]) | (_requires(invariant_id) & CASE_FEATURES)
+
+
+def _requires(invariant_id: str) -> frozenset[str]:
     try:
-        requires = frozenset(by_id(invariant_id).requires) & CASE_FEATURES
+        return frozenset(by_id(invariant_id).requires)
     except KeyError:
-        requires = frozenset()
-    return frozenset(condition["features"]) | requires
+        return frozenset()
 
 
-def _widest(conditions: list[frozenset[str] | None]) -> frozenset[str] | None:
+def _possible(invariant_id: str, failure: dict) -> frozenset[str] | None:
+    """The most a failure's condition may be: its condition with the features its check
+    always calls with (``CALL_FEATURES``). Failures are grouped by this."""
+    condition = _condition(invariant_id, failure)
+    return None if condition is None else condition | (_requires(invariant_id) & CALL_FEATURES)
+
+
+def _widest(members: list[tuple[str, dict]]) -> frozenset[str] | None:
     """The condition of a group: its members' smallest non-empty one (a check with no case
-    features to leave out, the lifecycle machine, finds an empty one), else empty when
+    features to leave out, the lifecycle machine, finds an empty one), from the checks whose
+    search could leave out everything they call with when there are any; else empty when
     one was searched for, else None."""
-    searched = [c for c in conditions if c is not None]
-    named = [c for c in searched if c]
+    searched = [(_condition(i, f), not _requires(i) & CALL_FEATURES) for i, f in members]
+    searched = [(c, whole) for c, whole in searched if c is not None]
+    named = [c for c, whole in searched if c and whole] or [c for c, _ in searched if c]
     if named:
         return min(named, key=lambda c: (len(c), sorted(c)))
     return frozenset() if searched else None
@@ -188,7 +211,10 @@ def _groups(entry: dict) -> list[list[tuple[str, dict]]]:
     same wrong values (``_signature``), raise the same error, or fail with the same status
     under the same non-empty condition (with what their checks require). Then a group
     whose condition strictly contains another's joins it when both show the same wrong
-    results in the same directions: one condition under which many checks fail alike."""
+    results in the same directions (one condition under which many checks fail alike), or
+    when it only raises and the other gives wrong results (one defect, loud where it
+    breaks shapes and quiet elsewhere; an error under a condition of its own, sharing none
+    with wrong results, stays a cause of its own)."""
     items = [(i, f) for i, r in entry["results"].items() if Status(r["status"]).is_bad
              for f in r.get("failures") or [r]]  # a result without failures: its own fields
     parent = list(range(len(items)))
@@ -203,7 +229,7 @@ def _groups(entry: dict) -> list[list[tuple[str, dict]]]:
         parent[find(a)] = find(b)
 
     first: dict[tuple, int] = {}
-    conditions = [_condition(i, f) for i, f in items]
+    conditions = [_possible(i, f) for i, f in items]
     for n, (_, failure) in enumerate(items):
         text = _mapping(failure.get("condition")).get("text") or ""
         keys = [("kind", failure["status"], failure.get("kind"), text),
@@ -225,13 +251,28 @@ def _groups(entry: dict) -> list[list[tuple[str, dict]]]:
 
     def traits(members: list[int]) -> tuple:
         ev = hints.evidence_of([items[n] for n in members], rebuild=False)
-        cond = _widest([conditions[n] for n in members])
+        cond = _widest([items[n] for n in members])
         return (frozenset(ev.wrong), frozenset(ev.directions)), cond, \
             {items[n][1]["status"] for n in members}
 
     described = {root: traits(members) for root, members in groups.items()}
+    raising = {root for root, members in groups.items()
+               if all(_error_key(items[n][1]) for n in members)}
     for root, (shows, cond, statuses) in described.items():
-        if not shows[0] or not cond:
+        if not cond:
+            continue
+        if root in raising:
+            # an error only where wrong results are met with one more feature: the same
+            # defect, loud where it breaks shapes (h0 and c0 swapped raise with
+            # projections, where their sizes differ, and give wrong values elsewhere)
+            quiet = [other for other, (_, o_cond, o_statuses) in described.items()
+                     if other not in raising and Status.FAILED in o_statuses
+                     and o_cond and o_cond < cond]
+            if quiet:
+                join(root, max(quiet, key=lambda o: (len(described[o][1]),
+                                                     len(groups[o]))))
+            continue
+        if not shows[0]:
             continue
         wider = [other for other, (o_shows, o_cond, o_statuses) in described.items()
                  if other != root and o_shows == shows and o_cond and o_cond < cond
@@ -263,7 +304,7 @@ def root_causes(entry: dict) -> list[dict]:
         shown = min(members, key=lambda m: (
             _mapping(m[1].get("counterexample")).get("check") not in hints.REFERENCE,
             position.get(m[0], len(order))))[1]
-        widest = _widest([_condition(i, f) for i, f in members])
+        widest = _widest(members)
         condition = None if widest is None else describe_condition(widest)
         statuses = {f["status"] for _, f in members}
         kinds = {f.get("kind") for _, f in members}

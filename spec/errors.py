@@ -39,6 +39,11 @@ class ImplementationError(Exception):
         self.kind = kind
         self.exception = exception
 
+    @property
+    def key(self) -> str:
+        """``error:raised:RuntimeError``: the kind of a result's error (``results.json``)."""
+        return f"error:{self.kind}:{self.exception or ''}"
+
 
 class NotApplicable(Exception):
     """This case is outside what the implementation supports."""

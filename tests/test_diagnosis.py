@@ -144,6 +144,66 @@ def test_a_users_slip_reads_as_one_root_cause_that_names_it():
     assert cause["evidence"]["directions"] == ["backward"]
 
 
+class UsersStateSwap(torch.nn.LSTM):
+    """A user's own LSTM with a slip nobody seeded: hx unpacked as (c0, h0). Wrong values
+    whenever a state is passed; with projections, where h0 and c0 differ in size, nn.LSTM's
+    own shape check raises instead; and a check that passes a state of its own
+    (packed-per-sequence, state-continuation) meets it on cases drawn without one."""
+
+    def forward(self, input, hx=None):
+        if hx is not None:
+            c0, h0 = hx  # the slip: nn.LSTM's hx is (h0, c0)
+            hx = (h0, c0)
+        return super().forward(input, hx)
+
+
+def test_a_state_swap_reads_as_one_root_cause_that_names_the_swap():
+    collector = Collector("quick", 0, {"impl": None, "keyword": None}, [])
+    collector.implementation("mine")
+    quick = settings(profile_settings("quick"), database=None)
+    learned: dict = {}  # as a session shares them between checks
+    for invariant_id in ("matches-oracle", "output-shapes", "packed-per-sequence",
+                         "state-continuation", "empty-batch"):
+        with torch.random.fork_rng():
+            torch.manual_seed(0)
+            outcome = run_check(Subject("mine", UsersStateSwap), by_id(invariant_id), quick, 0,
+                                conditions=learned)
+        collector.record("mine", invariant_id, outcome.as_dict())
+    entry = collector.document()["implementations"]["mine"]
+    packed = entry["results"]["packed-per-sequence"]["failures"]
+    # drawn without hx, failing on the state the check passes of its own: the condition
+    # says so (a replay of the case without that state passes)
+    assert all("initial_state" in f["condition"]["features"] for f in packed), packed
+    assert len(entry["root_causes"]) == 1, [c["headline"] for c in entry["root_causes"]]
+    cause = entry["root_causes"][0]
+    assert cause["checks"] == ["output-shapes", "matches-oracle", "state-continuation",
+                               "packed-per-sequence", "empty-batch"]
+    assert cause["condition"] == "when an explicit (h0, c0)"
+    assert cause["likely_cause"]["id"] == "initial-state"
+    assert "h0 and c0 are most likely swapped" in cause["likely_cause"]["text"]
+    assert "RuntimeError" in cause["likely_cause"]["text"]
+
+
+def test_an_error_joins_wrong_values_only_under_a_narrower_condition_of_theirs():
+    """Errors whose condition holds the wrong values' condition and one more feature are
+    the same defect, loud where it breaks shapes; errors under a condition of their own
+    (projections unsupported, packed lengths ignored) stay a second cause."""
+    def error(condition):
+        failure = {"status": "error", "kind": "error:raised:RuntimeError",
+                   "message": "x(input, hx) raised RuntimeError: size mismatch",
+                   "reproduce": None, "counterexample": {"case": {"dtype": "float32"}},
+                   "condition": {"features": condition, "text": ""}}
+        return {**failure, "examples": 1, "duration_s": 0.1, "failures": [failure]}
+
+    joined = _entry({"matches-oracle": _failed("a", ["initial_state"]),
+                     "output-shapes": error(["initial_state", "proj_size"])})
+    assert [sorted(c["checks"]) for c in joined["root_causes"]] == [
+        ["matches-oracle", "output-shapes"]]
+    apart = _entry({"matches-oracle": _failed("a", ["packed"]),
+                    "output-shapes": error(["proj_size"])})
+    assert len(apart["root_causes"]) == 2
+
+
 def _entry(results: dict, **info) -> dict:
     collector = Collector("quick", 0, {"impl": None, "keyword": info.pop("keyword", None)}, [])
     collector.implementation("x", **info)

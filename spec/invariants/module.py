@@ -58,11 +58,14 @@ PLAIN_CALL = dict(layouts=("dense",), grad_modes=("grad",), frozen=("none",))
 
 def _results_of(subject: Subject, module, case: Case, *, check: str, what: str):
     """Call, turning an implementation's exception into a violation (``check``): in this
-    chapter a call that nn.LSTM answers must be answered. ``what`` says what nn.LSTM does."""
+    chapter a call that nn.LSTM answers must be answered. ``what`` says what nn.LSTM does.
+    The violation keeps the error (``raised``: its kind and message), so that the same
+    error met in other checks reads as the same root cause."""
     try:
         return subject.call(module, case)
     except ImplementationError as exc:
-        raise Violation(f"{exc}; {what}", {"check": check, "exception": exc.exception}) \
+        raise Violation(f"{exc}; {what}", {"check": check, "exception": exc.exception,
+                                           "raised": {"kind": exc.key, "message": str(exc)}}) \
             from exc
 
 
