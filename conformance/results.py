@@ -210,11 +210,12 @@ def _groups(entry: dict) -> list[list[tuple[str, dict]]]:
     cause when they fail the same way (status, kind) under the same condition, report the
     same wrong values (``_signature``), raise the same error, or fail with the same status
     under the same non-empty condition (with what their checks require). Then a group
-    whose condition strictly contains another's joins it when both show the same wrong
-    results in the same directions (one condition under which many checks fail alike), or
-    when it only raises and the other gives wrong results (one defect, loud where it
-    breaks shapes and quiet elsewhere; an error under a condition of its own, sharing none
-    with wrong results, stays a cause of its own)."""
+    whose condition strictly contains another's joins it when both fail the same way (one
+    condition under which many checks fail, some only with more features), or when it
+    only raises and the other gives wrong results (one defect, loud where it breaks shapes
+    and quiet elsewhere). A group under a condition of its own, that holds no other
+    group's, stays a cause of its own (projections unsupported beside packed lengths
+    ignored); so does one beside a group that fails on every kind of case tried."""
     items = [(i, f) for i, r in entry["results"].items() if Status(r["status"]).is_bad
              for f in r.get("failures") or [r]]  # a result without failures: its own fields
     parent = list(range(len(items)))
@@ -249,36 +250,32 @@ def _groups(entry: dict) -> list[list[tuple[str, dict]]]:
     for n in range(len(items)):
         groups.setdefault(find(n), []).append(n)
 
-    def traits(members: list[int]) -> tuple:
-        ev = hints.evidence_of([items[n] for n in members], rebuild=False)
-        cond = _widest([items[n] for n in members])
-        return (frozenset(ev.wrong), frozenset(ev.directions)), cond, \
-            {items[n][1]["status"] for n in members}
-
-    described = {root: traits(members) for root, members in groups.items()}
+    described = {root: (_widest([items[n] for n in members]),
+                        {items[n][1]["status"] for n in members})
+                 for root, members in groups.items()}
     raising = {root for root, members in groups.items()
                if all(_error_key(items[n][1]) for n in members)}
-    for root, (shows, cond, statuses) in described.items():
+    for root, (cond, statuses) in described.items():
         if not cond:
             continue
         if root in raising:
-            # an error only where wrong results are met with one more feature: the same
+            # an error only where wrong results are met with more features: the same
             # defect, loud where it breaks shapes (h0 and c0 swapped raise with
             # projections, where their sizes differ, and give wrong values elsewhere)
-            quiet = [other for other, (_, o_cond, o_statuses) in described.items()
+            quiet = [other for other, (o_cond, o_statuses) in described.items()
                      if other not in raising and Status.FAILED in o_statuses
                      and o_cond and o_cond < cond]
             if quiet:
-                join(root, max(quiet, key=lambda o: (len(described[o][1]),
+                join(root, max(quiet, key=lambda o: (len(described[o][0]),
                                                      len(groups[o]))))
             continue
-        if not shows[0]:
-            continue
-        wider = [other for other, (o_shows, o_cond, o_statuses) in described.items()
-                 if other != root and o_shows == shows and o_cond and o_cond < cond
-                 and o_statuses == statuses]
+        # failing only where another group fails the same way with fewer features: every
+        # failing case of this group has that group's defect, and nothing in the evidence
+        # says it is another one
+        wider = [other for other, (o_cond, o_statuses) in described.items()
+                 if other != root and o_cond and o_cond < cond and o_statuses == statuses]
         if wider:
-            join(root, min(wider, key=lambda o: len(described[o][1])))
+            join(root, min(wider, key=lambda o: len(described[o][0])))
     merged: dict[int, list[tuple[str, dict]]] = {}
     for n, item in enumerate(items):
         merged.setdefault(find(n), []).append(item)

@@ -184,10 +184,11 @@ def test_a_state_swap_reads_as_one_root_cause_that_names_the_swap():
     assert "RuntimeError" in cause["likely_cause"]["text"]
 
 
-def test_an_error_joins_wrong_values_only_under_a_narrower_condition_of_theirs():
+def test_failures_join_wrong_values_only_under_a_narrower_condition_of_theirs():
     """Errors whose condition holds the wrong values' condition and one more feature are
-    the same defect, loud where it breaks shapes; errors under a condition of their own
-    (projections unsupported, packed lengths ignored) stay a second cause."""
+    the same defect, loud where it breaks shapes, and so are wrong values there; errors
+    under a condition of their own (projections unsupported, packed lengths ignored) stay
+    a second cause."""
     def error(condition):
         failure = {"status": "error", "kind": "error:raised:RuntimeError",
                    "message": "x(input, hx) raised RuntimeError: size mismatch",
@@ -196,9 +197,13 @@ def test_an_error_joins_wrong_values_only_under_a_narrower_condition_of_theirs()
         return {**failure, "examples": 1, "duration_s": 0.1, "failures": [failure]}
 
     joined = _entry({"matches-oracle": _failed("a", ["initial_state"]),
-                     "output-shapes": error(["initial_state", "proj_size"])})
+                     "output-shapes": error(["initial_state", "proj_size"]),
+                     # wrong values of another tensor, with one more feature: the same
+                     "bounds": _failed("b", ["bidirectional", "initial_state"], tensor="c_n",
+                                       kind="bound-c", expected=1.63323, actual=-1.80615)})
     assert [sorted(c["checks"]) for c in joined["root_causes"]] == [
-        ["matches-oracle", "output-shapes"]]
+        ["bounds", "matches-oracle", "output-shapes"]]
+    assert joined["root_causes"][0]["condition"] == "when an explicit (h0, c0)"
     apart = _entry({"matches-oracle": _failed("a", ["packed"]),
                     "output-shapes": error(["proj_size"])})
     assert len(apart["root_causes"]) == 2
