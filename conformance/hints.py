@@ -21,12 +21,14 @@ Rules are data, tried in order; the first that fits gives the likely cause. An e
 rule (``EVIDENCE_FIRST``, ``EVIDENCE_RULES``) is a function of the evidence; the first
 ones read errors (under a feature: a feature not implemented; the same error in many
 checks on every case: a kind of call it cannot make), before any name rule, since where
-an error happened says nothing of its cause. A name rule (``RULES``) is keyed
-on invariant ids and check keys: an ``only`` rule fits when one of its names fails and
-nothing outside its group does (and something outside it was checked); an ``includes``
-rule whenever one of its names fails. Every rule is then held against the evidence: a rule
-whose class needs a feature that no failing case has (``NEEDS``), or that blames a tensor
-the reference comparisons found right (``BLAMES_OUTPUT``), is skipped. When nothing fits,
+an error happened says nothing of its cause; so does wrong output from step 0 exactly
+when an (h0, c0) is passed, which every check that passes one meets. A name rule
+(``RULES``) is keyed on invariant ids and check keys: an ``only`` rule fits when one of
+its names fails and nothing outside its group does (and something outside it was
+checked); an ``includes`` rule whenever one of its names fails. Every rule is then held
+against the evidence: a rule whose class needs a feature that no failing case has
+(``NEEDS``), or that blames a tensor the reference comparisons found right
+(``BLAMES_OUTPUT``), is skipped. When nothing fits,
 the root cause has no likely cause, and ``Evidence.summary`` says what the evidence shows
 in plain words. Adding a rule keyed on an invariant id or check key is one line in
 ``RULES`` (and, if its class needs a feature, one entry in ``NEEDS``).
@@ -438,7 +440,11 @@ class Evidence:
     wrong_in_reference: set[str] = field(default_factory=set)
     directions: set[str] = field(default_factory=set)
     layers: set[int] = field(default_factory=set)
+    #: The time steps a tensor is wrong at, in its first failure; and the first of them in
+    #: each failure (a state misread is wrong from step 0 of a call, though a check that
+    #: continues from a state of its own sees it first at a later step).
     steps: dict[str, list[int]] = field(default_factory=dict)
+    first_steps: dict[str, set[int]] = field(default_factory=dict)
     equals: list[str] = field(default_factory=list)
     #: Features every failing case has; features some failing case has.
     common: set[str] | None = None
@@ -506,8 +512,9 @@ class Evidence:
         where = _where(failure)
         self.directions |= set(where.get("directions", ()))
         self.layers |= set(where.get("layers", ()))
-        if "steps" in where and tensor:
+        if where.get("steps") and tensor:
             self.steps.setdefault(tensor, where["steps"])
+            self.first_steps.setdefault(tensor, set()).add(where["steps"][0])
         from lstm_conformance.pictures import permutation
 
         words = permutation(failure)
@@ -726,7 +733,7 @@ def _cannot_run_a_kind_of_call(ev: Evidence) -> str | None:
 def _initial_state_misread(ev: Evidence) -> str | None:
     """Wrong results exactly when the caller passes (h0, c0), from the first step on."""
     if ev.condition != ["initial_state"] or Status.FAILED not in ev.statuses \
-            or "output" not in ev.wrong or 0 not in ev.steps.get("output", ()):
+            or "output" not in ev.wrong or 0 not in ev.first_steps.get("output", ()):
         return None
     if ev.error_condition and "proj_size" in ev.error_condition:
         # with projections h0 has proj_size features and c0 hidden_size: the one case where
@@ -747,6 +754,9 @@ def _initial_state_misread(ev: Evidence) -> str | None:
 EVIDENCE_FIRST: tuple[tuple[str, Callable[[Evidence], str | None]], ...] = (
     ("unsupported-feature", _fails_under_feature),
     ("unsupported-feature", _cannot_run_a_kind_of_call),
+    # wrong from step 0 exactly when a state is passed: the checks that fail beside it
+    # (batch-first, input validation, ...) all pass a state, and their names mislead
+    ("initial-state", _initial_state_misread),
 )
 
 #: Rules that read the evidence: (class id, the text or None). They come after the name
@@ -754,7 +764,6 @@ EVIDENCE_FIRST: tuple[tuple[str, Callable[[Evidence], str | None]], ...] = (
 #: checks that fail only across calls, past block sizes or in the backward pass), before
 #: the rule with id ``EVIDENCE_BEFORE`` and those after it.
 EVIDENCE_RULES: tuple[tuple[str, Callable[[Evidence], str | None]], ...] = (
-    ("initial-state", _initial_state_misread),
     ("backward-direction", _backward_state),
     ("precision", _low_accuracy),
     ("backward-direction", _halves_swapped),
@@ -809,7 +818,8 @@ def likely_cause(ev: Evidence, checked: set[str],
     """``{"id", "text"}`` of the first rule that fits the evidence and that the evidence
     does not contradict; None when none does (``ev.summary()`` then says what it shows).
 
-    In order: ``EVIDENCE_FIRST`` (errors under a feature); the name rules before
+    In order: ``EVIDENCE_FIRST`` (errors under a feature, the initial state); the name
+    rules before
     ``EVIDENCE_BEFORE``; ``EVIDENCE_RULES``; the remaining name rules. A name rule fits when
     it matches ``everything`` that failed in the implementation (the pattern it was written
     for) or this root cause's names alone, and one of its names fails in this root

@@ -235,3 +235,27 @@ def test_wrong_from_the_first_step_only_with_an_initial_state_is_the_initial_sta
                          rebuild=False)
         assert ((likely_cause(ev, ALL) or {}).get("id") == "initial-state") \
             == (expected == "initial-state"), condition
+
+
+def test_a_state_misread_is_named_though_checks_beside_it_fail_and_continue_from_a_state():
+    """A swapped (h0, c0) at run seed 5: state-continuation's failure came first (wrong
+    from step 1, where its second call starts from a state of its own), beside
+    batch-first's and a lifecycle call's; the initial state was not named. The first wrong
+    step of every failure counts, and the name rules of the checks beside it do not
+    outrank it."""
+    from lstm_conformance.hints import evidence_of, likely_cause
+
+    case = {**BIDI, "bidirectional": False, "initial_state": True}
+    on = {"condition": {"features": ["initial_state"]}}
+    later = _oracle_failure("output", [[[0.1]], [[0.3]]], [[[0.1]], [[0.5]]], case,
+                            dims=["t", "batch", "feature"], check="state-continuation")
+    first = _oracle_failure("output", [[[0.1]], [[0.3]]], [[[0.2]], [[0.5]]], case,
+                            dims=["t", "batch", "feature"], check="lifecycle-call")
+    beside = _oracle_failure("output", [[[0.1]], [[0.3]]], [[[0.1]], [[0.6]]], case,
+                             dims=["t", "batch", "feature"], check="batch-first")
+    members = [("state-continuation", {**later, **on}), ("batch-first", {**beside, **on}),
+               ("lifecycle", {**first, **on})]
+    assert likely_cause(evidence_of(members, rebuild=False), ALL)["id"] == "initial-state"
+    # without a failure wrong from step 0 it is not the initial state
+    assert (likely_cause(evidence_of(members[:2], rebuild=False), ALL) or {}).get("id") \
+        != "initial-state"
