@@ -472,6 +472,12 @@ class Evidence:
 
     def add(self, invariant_id: str, failure: dict) -> None:
         found = _mapping(failure.get("counterexample"))
+        raised = _mapping(found.get("raised"))
+        if failure.get("status") == Status.FAILED and raised.get("kind"):
+            # a check that fails because the implementation raised (an empty batch) shows
+            # an error, as the same error in any other check does
+            failure = {**failure, "status": Status.ERROR, "kind": raised["kind"],
+                       "message": raised.get("message")}
         kind = failure.get("kind")
         self.statuses.add(failure.get("status"))
         self.names.add(invariant_id)

@@ -193,16 +193,14 @@ def _possible(invariant_id: str, failure: dict) -> frozenset[str] | None:
 
 
 def _widest(members: list[tuple[str, dict]]) -> frozenset[str] | None:
-    """The condition of a group: its members' smallest non-empty one (a check with no case
-    features to leave out, the lifecycle machine, finds an empty one), from the checks whose
-    search could leave out everything they call with when there are any; else empty when
-    one was searched for, else None."""
+    """The condition of a group: its members' smallest, from the checks whose search could
+    leave out everything they call with when there are any (a check that always passes a
+    state finds "when proj_size > 0" where the others find "when an explicit (h0, c0) and
+    proj_size > 0"); None when none was searched for."""
     searched = [(_condition(i, f), not _requires(i) & CALL_FEATURES) for i, f in members]
     searched = [(c, whole) for c, whole in searched if c is not None]
-    named = [c for c, whole in searched if c and whole] or [c for c, _ in searched if c]
-    if named:
-        return min(named, key=lambda c: (len(c), sorted(c)))
-    return frozenset() if searched else None
+    told = [c for c, whole in searched if whole] or [c for c, _ in searched]
+    return min(told, key=lambda c: (len(c), sorted(c))) if told else None
 
 
 def _groups(entry: dict) -> list[list[tuple[str, dict]]]:
@@ -230,15 +228,16 @@ def _groups(entry: dict) -> list[list[tuple[str, dict]]]:
         parent[find(a)] = find(b)
 
     first: dict[tuple, int] = {}
-    conditions = [_possible(i, f) for i, f in items]
-    for n, (_, failure) in enumerate(items):
+    for n, (invariant_id, failure) in enumerate(items):
         text = _mapping(failure.get("condition")).get("text") or ""
         keys = [("kind", failure["status"], failure.get("kind"), text),
                 ("values", _signature(failure)), ("error", _error_key(failure))]
-        if conditions[n] is not None and (conditions[n] or failure["status"] == Status.FAILED):
-            # one condition under which checks fail alike; "on every kind of case tried"
-            # too, for wrong results (errors join by their message instead)
-            keys.append(("condition", failure["status"], conditions[n]))
+        # one condition under which checks fail alike; "on every kind of case tried" too,
+        # for wrong results (errors join by their message instead). A check that always
+        # passes a state may fail under its condition with or without it.
+        for condition in {_condition(invariant_id, failure), _possible(invariant_id, failure)}:
+            if condition is not None and (condition or failure["status"] == Status.FAILED):
+                keys.append(("condition", failure["status"], condition))
         for key in keys:
             if key[1] is None:
                 continue

@@ -89,48 +89,59 @@ def _passes_in_another_dtype(subject: Subject, invariant: Invariant, failing_cas
     return True
 
 
-def _passes_without_own_state(subject: Subject, invariant: Invariant, failing_case,
-                              on_case: OnCase | None = None) -> bool:
-    """Whether the shrunk case, which has no (h0, c0), passes when the check may not pass
-    one of its own either (packed-per-sequence runs every case with a state as well): then
-    that state is part of what triggers the failure, though the case does not show it. A
-    deterministic replay, as for the dtype."""
+#: What a check may call with beyond its case, where the implementation supports it:
+#: output-shapes calls every form and batch_first on one case, packed-per-sequence runs
+#: every case with a state as well, grad-modes calls under no_grad.
+OWN_CALLS = ("initial_state", "packed", "unbatched", "batch_first", "no_grad")
+
+
+def _needed_by_own_calls(subject: Subject, invariant: Invariant, failing_case,
+                         on_case: OnCase | None = None) -> frozenset[str]:
+    """The features of the calls a check makes beyond its case (``OWN_CALLS``) without
+    which the shrunk case passes: each left out in turn, the case replayed. They trigger
+    the failure, though the case does not show them. Deterministic replays, as for the
+    dtype; failing in any way proves nothing."""
     case, extra = failing_case
-    if case.hx is not None or "initial_state" in subject.unsupported \
-            or "initial_state" in invariant.requires:
-        return False
-    if on_case is not None:
-        on_case(case.describe(), extra)
-    try:
-        invariant.check(subject.restricted(frozenset({"initial_state"})), case,
-                        *(() if extra is None else (extra,)))
-    except Exception:
-        return False
-    return True
+    needed = set()
+    for feature in OWN_CALLS:
+        if feature in case.features() or feature in subject.unsupported \
+                or feature in invariant.requires:
+            continue
+        if on_case is not None:
+            on_case(case.describe(), extra)
+        try:
+            invariant.check(subject.restricted(frozenset({feature})), case,
+                            *(() if extra is None else (extra,)))
+        except Exception:
+            continue
+        needed.add(feature)
+    return frozenset(needed)
 
 
 def _condition(subject: Subject, invariant: Invariant, settings: Settings, seed: int | None,
-               digest: str, failing: frozenset[str], which: str,
+               digest: str, failing: frozenset[str], failure: Failure,
                failing_case, on_case: OnCase | None = None) -> frozenset[str]:
-    """The features of a failing case without which this failure (its ``identity``) goes away:
+    """The features of a failing case without which ``failure`` goes away (``_gone``):
     the check passes, or fails only in another way (another bug). Together they are what
     triggers the failure. Each non-dtype feature is left out in turn for a fresh search;
-    the dtype is tested by replaying the shrunk case in the other dtypes, and so is an
-    initial state the check passes of its own (``_passes_without_own_state``)."""
+    the dtype is tested by replaying the shrunk case in the other dtypes, and so are the
+    calls the check makes beyond its case (``_needed_by_own_calls``)."""
     probe = without_shrinking(settings)
     needed = set()
-    if failing_case is not None and _passes_without_own_state(subject, invariant,
-                                                              failing_case, on_case):
-        needed.add("initial_state")
+    if failing_case is not None:
+        needed |= _needed_by_own_calls(subject, invariant, failing_case, on_case)
     dtypes = {"float32", "float64", "float16", "bfloat16"}
     if failing_case is not None and _passes_in_another_dtype(subject, invariant, failing_case,
                                                              on_case):
         needed |= failing & dtypes - invariant.requires
-    for feature in sorted(failing - invariant.requires - dtypes):
+    # a state machine's failure has a program, not a case to replay: its dtypes are left
+    # out like any other feature
+    searched = failing - invariant.requires - (dtypes if failing_case is not None else set())
+    for feature in sorted(searched):
         narrower = subject.restricted(frozenset({feature}))
         attempt = run_attempt(narrower, invariant, probe, seed, f"{digest}:without:{feature}",
                            on_case)
-        if _gone(attempt, which):
+        if _gone(attempt, failure):
             needed.add(feature)
     return frozenset(needed)
 
@@ -142,15 +153,22 @@ def identity(failure: Failure) -> str:
     return same_failure_key(failure) or failure.kind
 
 
-def _gone(attempt: Attempt, which: str) -> bool:
-    """Whether ``attempt`` shows the failure ``which`` (its ``identity``) gone: the check
-    passed on some examples, or failed only in other ways (other bugs). An attempt that
-    could not run at all (hypothesis refused it) shows nothing: the feature it left out is
-    not blamed."""
+def _gone(attempt: Attempt, failure: Failure) -> bool:
+    """Whether ``attempt`` shows ``failure`` (its ``identity``) gone: the check passed on
+    some examples, or failed only in other ways (other bugs: an error beside wrong values,
+    another error's message). Wrong values of another comparison beside wrong values show
+    nothing: a probe without shrinking stops at the first comparison that fails, and one
+    wrong computation fails several (the lifecycle machine's calls and gradients). Nor does
+    an attempt that could not run at all (hypothesis refused it): the feature it left out
+    is not blamed."""
     if any(f.failure.kind == COULD_NOT_RUN for f in attempt.found):
         return False
-    return bool((attempt.status == Status.PASSED and attempt.examples) or (
-        attempt.found and all(identity(f.failure) != which for f in attempt.found)))
+    if attempt.status == Status.PASSED and attempt.examples:
+        return True
+    which = identity(failure)
+    return bool(attempt.found) and all(
+        identity(f.failure) != which
+        and not (f.failure.status == Status.FAILED == failure.status) for f in attempt.found)
 
 
 def _learned_condition(subject: Subject, invariant: Invariant, settings: Settings,
@@ -168,7 +186,7 @@ def _learned_condition(subject: Subject, invariant: Invariant, settings: Setting
         return None
     attempt = run_attempt(subject.restricted(learned), invariant, without_shrinking(settings),
                        seed, f"{digest}:learned:{','.join(sorted(learned))}", on_case)
-    return learned if _gone(attempt, identity(found.failure)) else None
+    return learned if _gone(attempt, found.failure) else None
 
 
 def _search_ended(outcome: Outcome, explore: bool) -> str | None:
@@ -238,7 +256,7 @@ def run_check(subject: Subject, invariant: Invariant, settings: Settings,
                                              on_case)
                 if trigger is None:
                     trigger = _condition(subject.restricted(excluded), invariant, settings,
-                                         seed, digest, found.features, identity(found.failure),
+                                         seed, digest, found.features, found.failure,
                                          None if found.case is None
                                          else (found.case, found.extra), on_case)
                     key = same_failure_key(found.failure)
