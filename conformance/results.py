@@ -193,14 +193,26 @@ def _possible(invariant_id: str, failure: dict) -> frozenset[str] | None:
 
 
 def _widest(members: list[tuple[str, dict]]) -> frozenset[str] | None:
-    """The condition of a group: its members' smallest, from the checks whose search could
-    leave out everything they call with when there are any (a check that always passes a
-    state finds "when proj_size > 0" where the others find "when an explicit (h0, c0) and
-    proj_size > 0"); None when none was searched for."""
-    searched = [(_condition(i, f), not _requires(i) & CALL_FEATURES) for i, f in members]
-    searched = [(c, whole) for c, whole in searched if c is not None]
-    told = [c for c, whole in searched if whole] or [c for c, _ in searched]
-    return min(told, key=lambda c: (len(c), sorted(c))) if told else None
+    """The condition of a group: the smallest that two of its checks support, or else its
+    smallest; None when none was searched for. The candidates are the conditions found by
+    checks whose search could leave out everything they call with; a check that always
+    passes a state supports the condition it found and that condition with the state (it
+    could not tell: its "when proj_size > 0" may be "when an explicit (h0, c0) and
+    proj_size > 0"). Only when every check always passes one are theirs the candidates.
+    One check alone may be wrong either way: output-shapes calls every form on one case,
+    so its replay without packed input may fail in another way and find nothing, and a
+    probe that misses a rare failure finds a feature it does not need."""
+    found = [(_condition(i, f), _requires(i) & CALL_FEATURES, i) for i, f in members]
+    found = [(c, passed, i) for c, passed, i in found if c is not None]
+    if not found:
+        return None
+    candidates = {c for c, passed, _ in found if not passed} or {c for c, _, _ in found}
+    support: dict[frozenset[str], set[str]] = {}
+    for condition, passed, invariant_id in found:
+        for supported in {condition, condition | passed} & candidates:
+            support.setdefault(supported, set()).add(invariant_id)
+    agreed = [c for c, checks in support.items() if len(checks) >= 2] or list(candidates)
+    return min(agreed, key=lambda c: (len(c), sorted(c)))
 
 
 def _groups(entry: dict) -> list[list[tuple[str, dict]]]:
