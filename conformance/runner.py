@@ -79,11 +79,16 @@ def _passes_in_another_dtype(subject: Subject, invariant: Invariant, failing_cas
     other = "float64" if case.dtype == DTYPES["float32"] else "float32"
     if other not in supported(subject.unsupported):
         return False
-    replay = in_dtype(case, DTYPES[other])
+    return _replay_passes(subject, invariant, in_dtype(case, DTYPES[other]), extra, on_case)
+
+
+def _replay_passes(subject: Subject, invariant: Invariant, case, extra,
+                   on_case: OnCase | None = None) -> bool:
+    """Whether the check passes on this one case (and extra draw), replayed as it is."""
     if on_case is not None:
-        on_case(replay.describe(), extra)
+        on_case(case.describe(), extra)
     try:
-        invariant.check(subject, replay, *(() if extra is None else (extra,)))
+        invariant.check(subject, case, *(() if extra is None else (extra,)))
     except Exception:
         return False
     return True
@@ -102,20 +107,10 @@ def _needed_by_own_calls(subject: Subject, invariant: Invariant, failing_case,
     the failure, though the case does not show them. Deterministic replays, as for the
     dtype; failing in any way proves nothing."""
     case, extra = failing_case
-    needed = set()
-    for feature in OWN_CALLS:
-        if feature in case.features() or feature in subject.unsupported \
-                or feature in invariant.requires:
-            continue
-        if on_case is not None:
-            on_case(case.describe(), extra)
-        try:
-            invariant.check(subject.restricted(frozenset({feature})), case,
-                            *(() if extra is None else (extra,)))
-        except Exception:
-            continue
-        needed.add(feature)
-    return frozenset(needed)
+    candidates = set(OWN_CALLS) - case.features() - subject.unsupported - invariant.requires
+    return frozenset(feature for feature in OWN_CALLS if feature in candidates
+                     and _replay_passes(subject.restricted(frozenset({feature})), invariant,
+                                        case, extra, on_case))
 
 
 def _condition(subject: Subject, invariant: Invariant, settings: Settings, seed: int | None,
