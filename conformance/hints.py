@@ -426,6 +426,51 @@ def _state_equals_output(failure: dict) -> list[str]:
     return said
 
 
+#: What a wrong or misshapen h_n or c_n is when it is the other state (the final states
+#: returned as (c_n, h_n)): the words ``states_swapped`` says, the shape's and the values'.
+SWAPPED_SHAPE = "{} has {}'s shape"
+SWAPPED_VALUES = "{} equals the oracle's {}"
+
+
+def states_swapped(failure: dict, *, rebuild: bool = True) -> list[str]:
+    """Whether a failure's h_n (or c_n) is the other state. Its shape: h_n with hidden_size
+    features where proj_size belong (c_n's), or c_n with proj_size features. Its values
+    (with ``rebuild``; an oracle comparison on a case that can be made again): equal to the
+    oracle's other state."""
+    found = _mapping(failure.get("counterexample"))
+    case = _mapping(found.get("case"))
+    tensor = found.get("tensor")
+    if tensor not in ("h_n", "c_n") or failure.get("status") != Status.FAILED:
+        return []
+    other = "c_n" if tensor == "h_n" else "h_n"
+    if found.get("check") == "shape":
+        actual, expected = found.get("actual_shape"), found.get("expected_shape")
+        H, P = case.get("hidden_size"), case.get("proj_size")
+        sizes = (H, P) if tensor == "h_n" else (P, H)
+        if P and actual and expected and len(actual) == len(expected) \
+                and list(actual[:-1]) == list(expected[:-1]) \
+                and (actual[-1], expected[-1]) == sizes:
+            return [SWAPPED_SHAPE.format(tensor, other)]
+        return []
+    tensors = failure.get("tensors") or {}
+    if not rebuild or found.get("check") != "oracle" or "actual" not in tensors \
+            or case.get("form") not in ("batched", "unbatched") or "weight_seed" not in case:
+        return []
+    rebuilt = _rebuild(case)
+    if rebuilt is None:
+        return []
+    from lstm_conformance.spec.invariants.common import oracle
+
+    reference = oracle(rebuilt)[2 if other == "c_n" else 1].numpy()
+    actual = np.asarray(tensors["actual"], dtype=float)
+    tol = found.get("tolerance") or {}
+    if actual.size != reference.size or not np.allclose(
+            actual.reshape(reference.shape), reference, rtol=10 * tol.get("rtol", 1e-5) + 1e-6,
+            atol=10 * tol.get("atol", 1e-5) + 1e-6):
+        return []
+    return [SWAPPED_VALUES.format(tensor, other)]
+
+
 @dataclass
 class Evidence:
     """What the failures of one root cause show (see the module docstring)."""
@@ -526,8 +571,10 @@ class Evidence:
         words = permutation(failure)
         if words and "; " in words:  # a permutation moves two rows at least
             self.equals.append(f"{tensor or 'actual'}: {words}")
+        said = states_swapped(failure, rebuild=self.rebuild)
         if self.rebuild:
-            self.equals += [e for e in _state_equals_output(failure) if e not in self.equals]
+            said += _state_equals_output(failure)
+        self.equals += [e for e in said if e not in self.equals]
         self._features(case_features(found.get("case")), failure)
 
     def _features(self, features: set[str], failure: dict) -> None:
@@ -756,8 +803,56 @@ def _initial_state_misread(ev: Evidence) -> str | None:
             "only when an explicit (h0, c0) is given.")
 
 
+def _returned_states_swapped(ev: Evidence) -> str | None:
+    """The returned h_n is the oracle's c_n (or c_n its h_n): (h_n, c_n) returned swapped."""
+    said = [e for e in ev.equals if e in (SWAPPED_VALUES.format("h_n", "c_n"),
+                                          SWAPPED_VALUES.format("c_n", "h_n"))]
+    if not said:
+        return None
+    shapes = [e for e in ev.equals if e in (SWAPPED_SHAPE.format("h_n", "c_n"),
+                                            SWAPPED_SHAPE.format("c_n", "h_n"))]
+    return ("The final states are returned swapped, (c_n, h_n) where nn.LSTM returns "
+            f"output, (h_n, c_n): {'; '.join(said + shapes)}. "
+            + ("Every check that reads h_n or c_n fails beside it (and one that continues "
+               "from them, in its output)" if "output" in ev.wrong
+               else "The output is right; every check that reads h_n or c_n fails beside it")
+            + (", and with proj_size > 0, where h_n must have proj_size features and c_n "
+               "hidden_size, their shapes are wrong." if shapes else "."))
+
+
+def _default_state(ev: Evidence) -> str | None:
+    """Failing only without a state: each failing case passes with an explicit zero
+    (h0, c0), nn.LSTM's own default (the condition ``default_state``)."""
+    if "default_state" not in (ev.condition or ()):
+        return None
+    raised = (f" Without a state it raises {', '.join(ev.raised)} (the first: "
+              f"{ev.error_message})." if ev.raised else "")
+    return ("The default initial state: when hx is None the implementation builds its own "
+            "(h0, c0), and builds it wrong; every failing case passes when the same call is "
+            f"given an explicit zero (h0, c0).{raised} nn.LSTM's default is zeros of shape "
+            "(num_layers * num_directions, N, proj_size or hidden_size) for h0 and "
+            "(num_layers * num_directions, N, hidden_size) for c0 (without N for unbatched "
+            "input; N is batch_sizes[0] for a PackedSequence), in the input's dtype.")
+
+
+def _dropout_in_eval(ev: Evidence) -> str | None:
+    """Failing only in eval mode with dropout between layers: each failing case passes with
+    dropout=0 (the condition ``eval_dropout``)."""
+    if "eval_dropout" not in (ev.condition or ()):
+        return None
+    return ("Dropout is active in eval mode: with dropout > 0 between layers the results in "
+            "eval mode are random, and every failing case passes with dropout=0. Dropout "
+            "must follow the module's mode (F.dropout(x, p, training=self.training); "
+            "F.dropout's own default is training=True).")
+
+
 #: Rules read before any other: the evidence says plainly what the names would not.
 EVIDENCE_FIRST: tuple[tuple[str, Callable[[Evidence], str | None]], ...] = (
+    # a replayed condition names the code path: whatever fails there, and however
+    ("hx-default", _default_state),
+    # the values show it: the name rules (shapes, stacked layers, ...) see only its effects
+    ("state-carry", _returned_states_swapped),
+    ("dropout-eval", _dropout_in_eval),
     ("unsupported-feature", _fails_under_feature),
     ("unsupported-feature", _cannot_run_a_kind_of_call),
     # wrong from step 0 exactly when a state is passed: the checks that fail beside it

@@ -21,7 +21,7 @@ import torch
 
 from lstm_conformance import hints
 from lstm_conformance.hints import _mapping
-from lstm_conformance.spec.capabilities import BEYOND_CORE, FEATURES
+from lstm_conformance.spec.capabilities import BEYOND_CORE, REPLAYED, describe_condition
 from lstm_conformance.spec.invariants import INVARIANTS, by_id
 from lstm_conformance.spec.vocabulary import Level, Status
 
@@ -150,13 +150,6 @@ def _error_key(failure: dict) -> tuple | None:
     return kind, re.sub(r"[0-9.e+-]+", "#", first)
 
 
-def describe_condition(features: frozenset[str]) -> str:
-    """``"when bidirectional=True and num_layers > 1"`` (as the runner words conditions)."""
-    if not features:
-        return "on every kind of case tried"
-    return "when " + " and ".join(FEATURES.get(f, f) for f in sorted(features))
-
-
 #: Capabilities a check's ``requires`` may name that are features of its cases: a check
 #: that needs one fails only with it, whatever condition its search found.
 CASE_FEATURES = frozenset({"multi_layer", "bidirectional", "proj_size", "batch_first",
@@ -193,15 +186,17 @@ def _possible(invariant_id: str, failure: dict) -> frozenset[str] | None:
 
 
 def _widest(members: list[tuple[str, dict]]) -> frozenset[str] | None:
-    """The condition of a group: the smallest that two of its checks support, or else its
-    smallest; None when none was searched for. The candidates are the conditions found by
-    checks whose search could leave out everything they call with; a check that always
-    passes a state supports the condition it found and that condition with the state (it
-    could not tell: its "when proj_size > 0" may be "when an explicit (h0, c0) and
-    proj_size > 0"). Only when every check always passes one are theirs the candidates.
-    One check alone may be wrong either way: output-shapes calls every form on one case,
-    so its replay without packed input may fail in another way and find nothing, and a
-    probe that misses a rare failure finds a feature it does not need."""
+    """The condition of a group: the smallest that two of its checks support (of those, the one
+    most support), or else its smallest; None when none was searched for. The candidates are
+    the conditions found by checks whose search could leave out everything they call with; a
+    check that always passes a state supports the condition it found and that condition with
+    the state (it could not tell: its "when proj_size > 0" may be "when an explicit (h0, c0)
+    and proj_size > 0"). Only when every check always passes one are theirs the candidates.
+    One check alone may be wrong either way: output-shapes calls every form on one case, so
+    its replay without packed input may fail in another way and find nothing, and a probe
+    that misses a rare failure finds a feature it does not need. Where the candidates with a
+    replayed word (``REPLAYED``) share one, their common part is the condition: one code
+    path, met with several features."""
     found = [(_condition(i, f), _requires(i) & CALL_FEATURES, i) for i, f in members]
     found = [(c, passed, i) for c, passed, i in found if c is not None]
     if not found:
@@ -212,14 +207,22 @@ def _widest(members: list[tuple[str, dict]]) -> frozenset[str] | None:
         for supported in {condition, condition | passed} & candidates:
             support.setdefault(supported, set()).add(invariant_id)
     agreed = [c for c, checks in support.items() if len(checks) >= 2] or list(candidates)
-    return min(agreed, key=lambda c: (len(c), sorted(c)))
+    # a replayed condition is a deterministic replay's answer where other checks could not
+    # ask (a state machine, a check that always passes a state), and it names the code
+    # path: the group's condition is what those conditions have in common
+    replayed = [c for c in candidates if c & REPLAYED.keys()]
+    common = frozenset.intersection(*replayed) if replayed else frozenset()
+    if common & REPLAYED.keys():
+        return common
+    return min(agreed, key=lambda c: (len(c), -len(support.get(c, ())), sorted(c)))
 
 
 def _groups(entry: dict) -> list[list[tuple[str, dict]]]:
     """The failures of an implementation, grouped into root causes. Two failures are one
     cause when they fail the same way (status, kind) under the same condition, report the
-    same wrong values (``_signature``), raise the same error, or fail with the same status
-    under the same non-empty condition (with what their checks require). Then a group
+    same wrong values (``_signature``), raise the same error, fail with the same status
+    under the same non-empty condition (with what their checks require), or fail only
+    under the same replayed condition (``REPLAYED``: without a state, dropout in eval). Then a group
     whose condition strictly contains another's joins it when both fail the same way (one
     condition under which many checks fail, some only with more features), or when it
     only raises and the other gives wrong results (one defect, loud where it breaks shapes
@@ -250,6 +253,14 @@ def _groups(entry: dict) -> list[list[tuple[str, dict]]]:
         for condition in {_condition(invariant_id, failure), _possible(invariant_id, failure)}:
             if condition is not None and (condition or failure["status"] == Status.FAILED):
                 keys.append(("condition", failure["status"], condition))
+        # failing only without a state (or only with dropout in eval mode), whatever else
+        # the case has and however it fails: one code path, the implementation's own
+        # default state (its dropout's training flag)
+        keys += [("replayed", word) for word in
+                 sorted((_condition(invariant_id, failure) or set()) & REPLAYED.keys())]
+        # h_n that is c_n, by its shape or its values: the final states returned swapped
+        if hints.states_swapped(failure):
+            keys.append(("swapped", "states"))
         for key in keys:
             if key[1] is None:
                 continue
@@ -287,10 +298,39 @@ def _groups(entry: dict) -> list[list[tuple[str, dict]]]:
                  if other != root and o_cond and o_cond < cond and o_statuses == statuses]
         if wider:
             join(root, min(wider, key=lambda o: len(described[o][0])))
+    _join_what_swapped_states_explain(items, find, join)
     merged: dict[int, list[tuple[str, dict]]] = {}
     for n, item in enumerate(items):
         merged.setdefault(find(n), []).append(item)
     return list(merged.values())
+
+
+def _reads_a_state(failure: dict) -> bool:
+    """Whether a failed comparison reads h_n or c_n (a wrong value of one of them)."""
+    found = _mapping(failure.get("counterexample"))
+    quantity = str(found.get("quantity") or failure.get("message") or "")
+    return failure.get("status") == Status.FAILED and (
+        found.get("tensor") in ("h_n", "c_n") or quantity.startswith(("h_n", "c_n")))
+
+
+def _join_what_swapped_states_explain(items: list[tuple[str, dict]], find, join) -> None:
+    """A group whose h_n equals the oracle's c_n (``hints.states_swapped``, by values)
+    takes every group of wrong values all of which read h_n or c_n: the swap explains
+    them (h_n compared with the output's last step in training, where the oracle cannot
+    follow the dropout masks)."""
+    proof = {find(n) for n, (_, failure) in enumerate(items)
+             if any(" equals the oracle's " in e for e in hints.states_swapped(failure))}
+    if not proof:
+        return
+    target = min(proof)
+    for root in proof:
+        join(root, target)
+    groups: dict[int, list[int]] = {}
+    for n in range(len(items)):
+        groups.setdefault(find(n), []).append(n)
+    for root, members in groups.items():
+        if root != find(target) and all(_reads_a_state(items[n][1]) for n in members):
+            join(root, target)
 
 
 def root_causes(entry: dict) -> list[dict]:
@@ -318,8 +358,8 @@ def root_causes(entry: dict) -> list[dict]:
         kinds = {f.get("kind") for _, f in members}
         ev = hints.evidence_of(members)
         ev.everywhere_near = whole.near_miss
-        if widest:  # the group's condition, as the report states it, over any one member's
-            ev.condition = sorted(widest)
+        if widest is not None:  # the group's condition, as the report states it, over
+            ev.condition = sorted(widest)  # any one member's ("every kind" included)
         n = len(checks)
         headline = f"{n} check{'s' if n > 1 else ''}"
         if condition:

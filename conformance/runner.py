@@ -35,6 +35,7 @@ Pure library code over ``spec``: the pytest plugin and the project's tests both 
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import warnings
 from collections import Counter
@@ -53,17 +54,15 @@ from lstm_conformance.attempt import (
 )
 from lstm_conformance.outcome import MAX_FAILURES, Failure, Outcome, same_failure_key
 from lstm_conformance.spec import tolerance
-from lstm_conformance.spec.capabilities import BEYOND_CORE, FEATURES, supported
+from lstm_conformance.spec.capabilities import (
+    BEYOND_CORE,
+    REPLAYED,
+    describe_condition,
+    supported,
+)
 from lstm_conformance.spec.harness import Subject
 from lstm_conformance.spec.invariants import Invariant
 from lstm_conformance.spec.vocabulary import Status
-
-
-def describe_condition(features: frozenset[str]) -> str:
-    """``"when bidirectional=True and num_layers > 1"`` for {bidirectional, multi_layer}."""
-    if not features:
-        return "on every kind of case tried"
-    return "when " + " and ".join(FEATURES[f] for f in sorted(features))
 
 
 def _passes_in_another_dtype(subject: Subject, invariant: Invariant, failing_case,
@@ -113,6 +112,39 @@ def _needed_by_own_calls(subject: Subject, invariant: Invariant, failing_case,
                                         case, extra, on_case))
 
 
+def _needed_by_replay(subject: Subject, invariant: Invariant, failing_case, failure: Failure,
+                      own_calls: frozenset[str] = frozenset(),
+                      on_case: OnCase | None = None) -> frozenset[str]:
+    """The conditions of ``REPLAYED`` that the shrunk case needs: it passes with an explicit
+    zero (h0, c0) where it had none (nn.LSTM's own default; the failure lives in the
+    implementation's default state), or with dropout=0 where it runs in eval mode with
+    dropout between layers (dropout acts in eval mode). No search can leave these out:
+    they are no capability. Deterministic replays; failing in any way proves nothing.
+
+    Not asked of a near miss (within ``NEAR_MISS`` times its tolerance), which any change
+    of the call may tip either way, nor, for the state, of a failure that needs the state
+    a check passes of its own (``own_calls``)."""
+    from lstm_conformance.hints import near_miss
+    from lstm_conformance.spec.strategies import make_state
+
+    case, extra = failing_case
+    needed = set()
+    if failure.status == Status.FAILED and near_miss(failure.counterexample):
+        return frozenset()
+    gaps = subject.unsupported | subject.excluded
+    if case.hx is None and "initial_state" not in gaps | invariant.requires | own_calls:
+        zeros = tuple(torch.zeros_like(t) for t in make_state(case.config, case.batch, 0,
+                                                              case.dtype))
+        if _replay_passes(subject, invariant, case.replace(hx=zeros), extra, on_case):
+            needed.add("default_state")
+    config = case.config
+    if not case.training and config.dropout > 0 and config.num_layers > 1:
+        without = case.replace(config=dataclasses.replace(config, dropout=0.0))
+        if _replay_passes(subject, invariant, without, extra, on_case):
+            needed.add("eval_dropout")
+    return frozenset(needed)
+
+
 def _condition(subject: Subject, invariant: Invariant, settings: Settings, seed: int | None,
                digest: str, failing: frozenset[str], failure: Failure,
                failing_case, on_case: OnCase | None = None) -> frozenset[str]:
@@ -120,11 +152,14 @@ def _condition(subject: Subject, invariant: Invariant, settings: Settings, seed:
     the check passes, or fails only in another way (another bug). Together they are what
     triggers the failure. Each non-dtype feature is left out in turn for a fresh search;
     the dtype is tested by replaying the shrunk case in the other dtypes, and so are the
-    calls the check makes beyond its case (``_needed_by_own_calls``)."""
+    calls the check makes beyond its case (``_needed_by_own_calls``) and what no search
+    can leave out (``_needed_by_replay``: hx=None, dropout in eval mode)."""
     probe = without_shrinking(settings)
     needed = set()
     if failing_case is not None:
         needed |= _needed_by_own_calls(subject, invariant, failing_case, on_case)
+        needed |= _needed_by_replay(subject, invariant, failing_case, failure,
+                                    frozenset(needed), on_case)
     dtypes = {"float32", "float64", "float16", "bfloat16"}
     if failing_case is not None and _passes_in_another_dtype(subject, invariant, failing_case,
                                                              on_case):
@@ -174,14 +209,21 @@ def _learned_condition(subject: Subject, invariant: Invariant, settings: Setting
     its features and leaving them out makes the failure go here too; else None."""
     key = same_failure_key(found.failure)
     learned = None if conditions is None or key is None else conditions.get(key)
-    if not learned or not set(learned) <= found.features | invariant.requires:
+    # what a search leaves out; the replayed conditions are tried again on this case
+    learned = frozenset(learned or ()) - REPLAYED.keys()
+    if not learned or not learned <= found.features | invariant.requires:
         return None
-    learned = frozenset(learned) - invariant.requires
+    learned -= invariant.requires
     if not learned:
         return None
     attempt = run_attempt(subject.restricted(learned), invariant, without_shrinking(settings),
                        seed, f"{digest}:learned:{','.join(sorted(learned))}", on_case)
-    return learned if _gone(attempt, found.failure) else None
+    if not _gone(attempt, found.failure):
+        return None
+    if found.case is None:
+        return learned
+    return learned | _needed_by_replay(subject, invariant, (found.case, found.extra),
+                                       found.failure, learned, on_case)
 
 
 def _search_ended(outcome: Outcome, explore: bool) -> str | None:
@@ -259,7 +301,8 @@ def run_check(subject: Subject, invariant: Invariant, settings: Settings,
                         conditions[key] = sorted(trigger)
                 found.failure.condition = {"features": sorted(trigger),
                                            "text": describe_condition(trigger)}
-                triggers |= trigger
+                # a replayed condition is no feature a search can leave out
+                triggers |= trigger - REPLAYED.keys()
             if not explore or len(outcome.failures) >= MAX_FAILURES or not triggers \
                     or not new:
                 break

@@ -39,6 +39,25 @@ FEATURES: dict[str, str] = {
                       "torch.manual_seed)",
 }
 
+#: Conditions that are no capability (nothing to declare, no case is drawn without them)
+#: but that a replay of a failing case can show: the condition search adds one when the
+#: shrunk case passes with it taken away (an explicit zero (h0, c0) for hx=None, dropout=0
+#: in eval mode). They point at one code path of an implementation: its own default state,
+#: its dropout's training flag.
+REPLAYED: dict[str, str] = {
+    "default_state": "no (h0, c0) is passed (hx=None)",
+    "eval_dropout": "dropout > 0 in eval mode",
+}
+
+
+def describe_condition(features: Iterable[str]) -> str:
+    """``"when bidirectional=True and num_layers > 1"`` for {bidirectional, multi_layer}."""
+    if not features:
+        return "on every kind of case tried"
+    words = {**FEATURES, **REPLAYED}
+    return "when " + " and ".join(words.get(f, f) for f in sorted(features))
+
+
 #: What "core" conformance leaves out: core is one unidirectional layer on dense input,
 #: called as a training loop calls it.
 BEYOND_CORE = frozenset({"multi_layer", "bidirectional", "proj_size", "unbatched", "packed",

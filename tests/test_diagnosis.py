@@ -184,6 +184,96 @@ def test_a_state_swap_reads_as_one_root_cause_that_names_the_swap():
     assert "RuntimeError" in cause["likely_cause"]["text"]
 
 
+def _quick_entry(implementation: type, invariant_ids: tuple[str, ...]) -> dict:
+    """The results entry of a quick run (seed 0) of these checks, as a session makes it."""
+    collector = Collector("quick", 0, {"impl": None, "keyword": None}, [])
+    collector.implementation("mine")
+    quick = settings(profile_settings("quick"), database=None)
+    learned: dict = {}  # as a session shares them between checks
+    for invariant_id in invariant_ids:
+        with torch.random.fork_rng():
+            torch.manual_seed(0)
+            outcome = run_check(Subject("mine", implementation), by_id(invariant_id), quick,
+                                0, conditions=learned)
+        collector.record("mine", invariant_id, outcome.as_dict())
+    return collector.document()["implementations"]["mine"]
+
+
+class UsersReturnedStatesSwapped(torch.nn.LSTM):
+    """A user's slip: the final states returned as (c_n, h_n). Wrong h_n and c_n values
+    everywhere; with projections, where they differ in size, wrong shapes; and beside them
+    checks that compare h_n with the output (in training, where no oracle follows the
+    dropout masks)."""
+
+    def forward(self, input, hx=None):
+        output, (h_n, c_n) = super().forward(input, hx)
+        return output, (c_n, h_n)
+
+
+def test_returned_states_swapped_read_as_one_root_cause_that_names_the_swap():
+    entry = _quick_entry(UsersReturnedStatesSwapped,
+                         ("matches-oracle", "output-shapes", "batch-independence",
+                          "dropout-train-structure"))
+    assert len(entry["root_causes"]) == 1, [c["headline"] for c in entry["root_causes"]]
+    cause = entry["root_causes"][0]
+    assert cause["checks"] == ["output-shapes", "matches-oracle", "batch-independence",
+                               "dropout-train-structure"]
+    assert cause["likely_cause"]["id"] == "state-carry"
+    assert "returned swapped" in cause["likely_cause"]["text"]
+    assert "h_n equals the oracle's c_n" in cause["evidence"]["equals"]
+
+
+class UsersDefaultState(torch.nn.LSTM):
+    """A user's slip: the default state built as a tutorial builds it, (num_layers, N, H),
+    without the directions, and N read with input.size, which a PackedSequence lacks."""
+
+    def forward(self, input, hx=None):
+        if hx is None:
+            n = input.size(0) if self.batch_first else input.size(1)
+            h0 = torch.zeros(self.num_layers, n, self.proj_size or self.hidden_size,
+                             dtype=input.dtype)
+            c0 = torch.zeros(self.num_layers, n, self.hidden_size, dtype=input.dtype)
+            hx = (h0, c0)
+        return super().forward(input, hx)
+
+
+def test_a_default_state_built_wrong_reads_as_one_root_cause_without_a_state():
+    """Two errors (bidirectional: a state of the wrong size; packed: no .size) under one
+    code path: each failing case passes with an explicit zero (h0, c0), which the condition
+    says, and they are one cause that names the default state, not two unimplemented
+    features."""
+    entry = _quick_entry(UsersDefaultState, ("output-shapes", "matches-oracle",
+                                             "packed-per-sequence", "time-reversal"))
+    failures = [f for r in entry["results"].values() for f in r.get("failures") or []]
+    assert failures and all("default_state" in f["condition"]["features"] for f in failures)
+    assert len(entry["root_causes"]) == 1, [c["headline"] for c in entry["root_causes"]]
+    cause = entry["root_causes"][0]
+    assert cause["condition"] == "when no (h0, c0) is passed (hx=None)"
+    assert cause["likely_cause"]["id"] == "hx-default"
+    assert "explicit zero (h0, c0)" in cause["likely_cause"]["text"]
+
+
+class UsersDropoutInEval(torch.nn.LSTM):
+    """A user's slip: dropout between layers applied in eval mode too."""
+
+    def forward(self, input, hx=None):
+        was, self.training = self.training, True
+        try:
+            return super().forward(input, hx)
+        finally:
+            self.training = was
+
+
+def test_dropout_in_eval_mode_reads_as_its_cause_not_as_state_leaking():
+    """Random results in eval mode fail determinism and the oracle alike; each failing case
+    passes with dropout=0, which is the condition and names the cause."""
+    entry = _quick_entry(UsersDropoutInEval, ("matches-oracle", "determinism", "dropout-eval"))
+    assert len(entry["root_causes"]) == 1, [c["headline"] for c in entry["root_causes"]]
+    cause = entry["root_causes"][0]
+    assert "dropout > 0 in eval mode" in cause["condition"]
+    assert cause["likely_cause"]["id"] == "dropout-eval"
+
+
 def test_failures_join_wrong_values_only_under_a_narrower_condition_of_theirs():
     """Errors whose condition holds the wrong values' condition and one more feature are
     the same defect, loud where it breaks shapes, and so are wrong values there; errors
@@ -353,3 +443,21 @@ def test_the_lifecycle_failure_gets_a_script_that_replays_its_operations(tmp_pat
                           env={**__import__("os").environ, "PYTHONPATH": "."})
     assert proc.returncode != 0 and "Violation" in proc.stderr, proc.stdout + proc.stderr
     assert failure["message"].split(": max |diff|")[0] in proc.stderr  # the same comparison
+
+
+def test_replayed_conditions_are_not_read_from_near_misses_or_beside_a_state_of_the_checks():
+    """A replay that changes the call (a zero state given, dropout=0) can tip a near miss
+    either way, and a check that passes a state of its own needs one: float64 computed at
+    float32 accuracy and input clipped in place gave "when no (h0, c0) is passed" beside
+    "an explicit (h0, c0)" before either was ruled out."""
+    from tests.defects.heldout import ClipsInputInPlace, Float64AtFloat32
+
+    for defect, invariant_ids in ((Float64AtFloat32, ("matches-oracle", "packed-per-sequence",
+                                                      "state-continuation", "gradients")),
+                                  (ClipsInputInPlace, ("packed-per-sequence", "no-mutation"))):
+        entry = _quick_entry(defect, invariant_ids)
+        conditions = [f["condition"]["features"] for r in entry["results"].values()
+                      for f in r.get("failures") or [] if f.get("condition")]
+        assert conditions, defect.__name__
+        assert not any("default_state" in c or "eval_dropout" in c for c in conditions), \
+            (defect.__name__, conditions)
