@@ -804,11 +804,13 @@ def _initial_state_misread(ev: Evidence) -> str | None:
 
 
 def _returned_states_swapped(ev: Evidence) -> str | None:
-    """The returned h_n is the oracle's c_n (or c_n its h_n): (h_n, c_n) returned swapped."""
+    """The returned h_n is the oracle's c_n: (h_n, c_n) returned swapped. Only c_n equal to
+    the oracle's h_n is not a swap ((h_n, h_n) returned: its h_n agrees) and is left to the
+    other rules, the evidence saying it."""
+    if SWAPPED_VALUES.format("h_n", "c_n") not in ev.equals:
+        return None
     said = [e for e in ev.equals if e in (SWAPPED_VALUES.format("h_n", "c_n"),
                                           SWAPPED_VALUES.format("c_n", "h_n"))]
-    if not said:
-        return None
     shapes = [e for e in ev.equals if e in (SWAPPED_SHAPE.format("h_n", "c_n"),
                                             SWAPPED_SHAPE.format("c_n", "h_n"))]
     return ("The final states are returned swapped, (c_n, h_n) where nn.LSTM returns "

@@ -183,6 +183,8 @@ def failure_from(exc: BaseException, case, excluded: frozenset[str]) -> Failure:
     if isinstance(exc, Flaky):
         message = ("not reproducible: the same input gave a different result when hypothesis "
                    f"replayed it (non-deterministic?); first: {first}")
+    if isinstance(first, ImplementationError) and first.replayed:
+        detail = {"replayed": sorted(first.replayed)}
     return Failure(status=status, message=message, kind=kind,
                    counterexample={"case": case.describe() if case else None, **detail},
                    hypothesis_reproduce=blob(exc), tensors=pictures(first),

@@ -314,12 +314,13 @@ def _reads_a_state(failure: dict) -> bool:
 
 
 def _join_what_swapped_states_explain(items: list[tuple[str, dict]], find, join) -> None:
-    """A group whose h_n equals the oracle's c_n (``hints.states_swapped``, by values)
-    takes every group of wrong values all of which read h_n or c_n: the swap explains
-    them (h_n compared with the output's last step in training, where the oracle cannot
-    follow the dropout masks)."""
+    """A group whose h_n equals the oracle's c_n (``hints.states_swapped``, by values: the final
+    states swapped, not only c_n wrong) takes every group of wrong values all of which read
+    h_n or c_n: the swap explains them (h_n compared with the output's last step in
+    training, where the oracle cannot follow the dropout masks)."""
+    swapped = hints.SWAPPED_VALUES.format("h_n", "c_n")
     proof = {find(n) for n, (_, failure) in enumerate(items)
-             if any(" equals the oracle's " in e for e in hints.states_swapped(failure))}
+             if swapped in hints.states_swapped(failure)}
     if not proof:
         return
     target = min(proof)

@@ -112,25 +112,22 @@ def _needed_by_own_calls(subject: Subject, invariant: Invariant, failing_case,
                                         case, extra, on_case))
 
 
-def _needed_by_replay(subject: Subject, invariant: Invariant, failing_case, failure: Failure,
+def _needed_by_replay(subject: Subject, invariant: Invariant, failing_case,
                       own_calls: frozenset[str] = frozenset(),
                       on_case: OnCase | None = None) -> frozenset[str]:
     """The conditions of ``REPLAYED`` that the shrunk case needs: it passes with an explicit
     zero (h0, c0) where it had none (nn.LSTM's own default; the failure lives in the
     implementation's default state), or with dropout=0 where it runs in eval mode with
     dropout between layers (dropout acts in eval mode). No search can leave these out:
-    they are no capability. Deterministic replays; failing in any way proves nothing.
-
-    Not asked of a near miss (within ``NEAR_MISS`` times its tolerance), which any change
-    of the call may tip either way, nor, for the state, of a failure that needs the state
-    a check passes of its own (``own_calls``)."""
-    from lstm_conformance.hints import near_miss
+    they are no capability. Deterministic replays; failing in any way proves nothing. For
+    nn.LSTM each replay computes exactly what the case does (hx=None is zeros, dropout
+    does nothing in eval mode), so even a near miss that goes away says the
+    implementation's two calls differ. The state is not asked of a failure that needs the
+    state a check passes of its own (``own_calls``): the replay would change that call."""
     from lstm_conformance.spec.strategies import make_state
 
     case, extra = failing_case
     needed = set()
-    if failure.status == Status.FAILED and near_miss(failure.counterexample):
-        return frozenset()
     gaps = subject.unsupported | subject.excluded
     if case.hx is None and "initial_state" not in gaps | invariant.requires | own_calls:
         zeros = tuple(torch.zeros_like(t) for t in make_state(case.config, case.batch, 0,
@@ -158,8 +155,10 @@ def _condition(subject: Subject, invariant: Invariant, settings: Settings, seed:
     needed = set()
     if failing_case is not None:
         needed |= _needed_by_own_calls(subject, invariant, failing_case, on_case)
-        needed |= _needed_by_replay(subject, invariant, failing_case, failure,
-                                    frozenset(needed), on_case)
+        needed |= _needed_by_replay(subject, invariant, failing_case, frozenset(needed),
+                                    on_case)
+    # what the check showed by replaying a call of its own (a malformed input without hx)
+    needed |= set((failure.counterexample or {}).get("replayed") or ())
     dtypes = {"float32", "float64", "float16", "bfloat16"}
     if failing_case is not None and _passes_in_another_dtype(subject, invariant, failing_case,
                                                              on_case):
@@ -222,8 +221,8 @@ def _learned_condition(subject: Subject, invariant: Invariant, settings: Setting
         return None
     if found.case is None:
         return learned
-    return learned | _needed_by_replay(subject, invariant, (found.case, found.extra),
-                                       found.failure, learned, on_case)
+    return learned | _needed_by_replay(subject, invariant, (found.case, found.extra), learned,
+                                       on_case)
 
 
 def _search_ended(outcome: Outcome, explore: bool) -> str | None:

@@ -30,14 +30,19 @@ class ImplementationError(Exception):
     """The implementation under test raised, or returned junk.
 
     ``kind`` is a stable key for what went wrong (``"raised"``, ``"returned"``,
-    ``"check-crashed"``); ``exception`` the qualified name of what it raised, if anything.
+    ``"check-crashed"``); ``exception`` the qualified name of what it raised, if anything;
+    ``replayed`` the conditions of ``spec.capabilities.REPLAYED`` that the check showed by
+    replaying its own call (a malformed input without hx that raises nn.LSTM's error once
+    the case's (h0, c0) is passed: ``default_state``).
     """
 
     def __init__(self, message: str, *, kind: str = "raised",
-                 exception: str | None = None) -> None:
+                 exception: str | None = None,
+                 replayed: frozenset[str] = frozenset()) -> None:
         super().__init__(message)
         self.kind = kind
         self.exception = exception
+        self.replayed = replayed
 
     @property
     def key(self) -> str:

@@ -238,12 +238,15 @@ class UsersDefaultState(torch.nn.LSTM):
 
 
 def test_a_default_state_built_wrong_reads_as_one_root_cause_without_a_state():
-    """Two errors (bidirectional: a state of the wrong size; packed: no .size) under one
-    code path: each failing case passes with an explicit zero (h0, c0), which the condition
-    says, and they are one cause that names the default state, not two unimplemented
-    features."""
+    """Three errors (bidirectional: a state of the wrong size; packed: no .size; a 1-D
+    input: an IndexError before nn.LSTM's validation) under one code path: each failing
+    case passes with an explicit zero (h0, c0), and the 1-D input raises nn.LSTM's
+    ValueError once the case's state is passed, which the conditions say; they are one
+    cause that names the default state, not unimplemented features and input validation."""
     entry = _quick_entry(UsersDefaultState, ("output-shapes", "matches-oracle",
-                                             "packed-per-sequence", "time-reversal"))
+                                             "packed-per-sequence", "time-reversal",
+                                             "bad-input-raises"))
+    assert entry["results"]["bad-input-raises"]["status"] == "error"
     failures = [f for r in entry["results"].values() for f in r.get("failures") or []]
     assert failures and all("default_state" in f["condition"]["features"] for f in failures)
     assert len(entry["root_causes"]) == 1, [c["headline"] for c in entry["root_causes"]]
@@ -445,11 +448,11 @@ def test_the_lifecycle_failure_gets_a_script_that_replays_its_operations(tmp_pat
     assert failure["message"].split(": max |diff|")[0] in proc.stderr  # the same comparison
 
 
-def test_replayed_conditions_are_not_read_from_near_misses_or_beside_a_state_of_the_checks():
-    """A replay that changes the call (a zero state given, dropout=0) can tip a near miss
-    either way, and a check that passes a state of its own needs one: float64 computed at
-    float32 accuracy and input clipped in place gave "when no (h0, c0) is passed" beside
-    "an explicit (h0, c0)" before either was ruled out."""
+def test_no_default_state_beside_a_state_the_check_passes_of_its_own():
+    """A check that passes a state of its own (packed-per-sequence) fails on it: replaying
+    its case with a state changes that call too. Float64 computed at float32 accuracy and
+    input clipped in place read "when no (h0, c0) is passed" beside "an explicit (h0, c0)"
+    before that was ruled out."""
     from tests.defects.heldout import ClipsInputInPlace, Float64AtFloat32
 
     for defect, invariant_ids in ((Float64AtFloat32, ("matches-oracle", "packed-per-sequence",
