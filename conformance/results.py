@@ -242,6 +242,8 @@ def _groups(entry: dict) -> list[list[tuple[str, dict]]]:
     def join(a: int, b: int) -> None:
         parent[find(a)] = find(b)
 
+    # what each failure says of h_n and c_n (a case rebuilt, the oracle run): once
+    swapped = [hints.states_swapped(failure) for _, failure in items]
     first: dict[tuple, int] = {}
     for n, (invariant_id, failure) in enumerate(items):
         text = _mapping(failure.get("condition")).get("text") or ""
@@ -259,7 +261,7 @@ def _groups(entry: dict) -> list[list[tuple[str, dict]]]:
         keys += [("replayed", word) for word in
                  sorted((_condition(invariant_id, failure) or set()) & REPLAYED.keys())]
         # h_n that is c_n, by its shape or its values: the final states returned swapped
-        if hints.states_swapped(failure):
+        if swapped[n]:
             keys.append(("swapped", "states"))
         for key in keys:
             if key[1] is None:
@@ -298,7 +300,7 @@ def _groups(entry: dict) -> list[list[tuple[str, dict]]]:
                  if other != root and o_cond and o_cond < cond and o_statuses == statuses]
         if wider:
             join(root, min(wider, key=lambda o: len(described[o][0])))
-    _join_what_swapped_states_explain(items, find, join)
+    _join_what_swapped_states_explain(items, swapped, find, join)
     merged: dict[int, list[tuple[str, dict]]] = {}
     for n, item in enumerate(items):
         merged.setdefault(find(n), []).append(item)
@@ -313,14 +315,14 @@ def _reads_a_state(failure: dict) -> bool:
         found.get("tensor") in ("h_n", "c_n") or quantity.startswith(("h_n", "c_n")))
 
 
-def _join_what_swapped_states_explain(items: list[tuple[str, dict]], find, join) -> None:
-    """A group whose h_n equals the oracle's c_n (``hints.states_swapped``, by values: the final
-    states swapped, not only c_n wrong) takes every group of wrong values all of which read
-    h_n or c_n: the swap explains them (h_n compared with the output's last step in
-    training, where the oracle cannot follow the dropout masks)."""
-    swapped = hints.SWAPPED_VALUES.format("h_n", "c_n")
-    proof = {find(n) for n, (_, failure) in enumerate(items)
-             if swapped in hints.states_swapped(failure)}
+def _join_what_swapped_states_explain(items: list[tuple[str, dict]], swapped: list[list[str]],
+                                      find, join) -> None:
+    """A group whose h_n equals the oracle's c_n (``swapped``: ``hints.states_swapped`` of each
+    item, by values: the final states swapped, not only c_n wrong) takes every group of
+    wrong values all of which read h_n or c_n: the swap explains them (h_n compared with the
+    output's last step in training, where the oracle cannot follow the dropout masks)."""
+    h_n_is_c_n = hints.SWAPPED_VALUES.format("h_n", "c_n")
+    proof = {find(n) for n, said in enumerate(swapped) if h_n_is_c_n in said}
     if not proof:
         return
     target = min(proof)

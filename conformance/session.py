@@ -345,7 +345,7 @@ class ConformanceRun:
         of the same features as a crash already searched (a crash on every call, met by
         every check) has the condition found then."""
         from lstm_conformance.crashsearch import crash_condition, features_of
-        from lstm_conformance.runner import describe_condition
+        from lstm_conformance.spec.capabilities import describe_condition
 
         features = features_of(counterexample)
         key = None if features is None else f"crash|{died}|{','.join(sorted(features))}"
